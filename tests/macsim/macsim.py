@@ -1,0 +1,1509 @@
+#!/usr/bin/env python3
+"""Stateful command-level simulator of a macOS head node (Mac Studio, Apple silicon).
+
+macOS cannot run in CI, so the Darwin branches of the roles run inside a Debian
+systemd container where this script stands in for the macOS tools.  It is
+installed once and symlinked under the name of every command it simulates; it
+dispatches on ``os.path.basename(sys.argv[0])`` (or on its first argument when
+called as ``macsim.py``).
+
+Every command reads and writes one JSON state file (``$MACSIM_STATE``, default
+``/var/lib/macsim/state.json``), so ``networksetup -getMTU`` returns what
+``-setMTU`` stored, ``launchctl print`` shows what ``bootstrap`` loaded, and a
+second run of a play can be checked for "nothing restarted".
+
+Output formats and exit codes follow captured output of the real tools.  Where
+no capture could be found the choice is marked ``UNCONFIRMED`` in a comment.
+
+Standard library only; Python 3.11 (Debian 12 /usr/bin/python3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import grp
+import hashlib
+import ipaddress
+import json
+import os
+import plistlib
+import pwd
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+State = dict[str, Any]
+
+STATE_ENV = "MACSIM_STATE"
+DEFAULT_STATE_PATH = "/var/lib/macsim/state.json"
+CLT_PATH = "/Library/Developer/CommandLineTools"
+BREW_PREFIX = "/opt/homebrew"
+
+
+class CommandError(Exception):
+    """A simulated command failure: message for stderr plus exit status."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --------------------------------------------------------------------------
+# State
+# --------------------------------------------------------------------------
+
+def _device(mac: str, media: str, status: str, mtu_max: int,
+            lease: dict[str, str] | None, wireless: bool) -> dict[str, Any]:
+    return {
+        "mac": mac,
+        "mtu": 1500,            # networksetup "Current Setting" (persistent)
+        "active_mtu": 1500,     # what the interface runs with now (ifconfig)
+        "mtu_min": 1280,
+        "mtu_max": mtu_max,
+        "media": media,
+        "status": status,
+        "dhcp_lease": lease,
+        "wireless": wireless,
+    }
+
+
+def _service(name: str, device: str) -> dict[str, Any]:
+    return {"name": name, "port": name, "device": device, "enabled": True,
+            "config": "dhcp", "ip": None, "mask": None, "router": None}
+
+
+def default_state() -> State:
+    """A Mac Studio (M2 Ultra, 128 GB) on macOS 15 with CLT and an empty Homebrew."""
+    return {
+        "schema": 1,
+        "system": {
+            "product_name": "macOS",
+            "product_version": "15.3.1",
+            "build_version": "24D70",
+            "kernel_release": "24.3.0",
+            "model": "Mac14,14",
+            "chip": "Apple M2 Ultra",
+            "cores": 24,
+            "memory_mb": 131072,
+        },
+        "network": {
+            "services": [_service("Ethernet", "en0"), _service("Wi-Fi", "en1")],
+            "devices": {
+                "en0": _device("3c:a6:f6:10:20:30", "10GbaseT <full-duplex>", "active", 9000,
+                               {"ip": "192.168.1.50", "mask": "255.255.255.0",
+                                "router": "192.168.1.1"}, False),
+                # Real Wi-Fi hardware only allows 1280-1500.
+                "en1": _device("3c:a6:f6:10:20:31", "autoselect", "inactive", 1500, None, True),
+            },
+        },
+        "xcode": {"clt_installed": True, "install_requests": 0},
+        # owner_uid: uid that owns /opt/homebrew.  Real brew refuses to run as
+        # root unless root owns it; 0 here so the root-only lab container works.
+        "brew": {"owner_uid": 0, "installed": {}},
+        "launchd": {"services": {}, "disabled": {}, "next_pid": 501},
+        "directory": {
+            "users": {
+                "root": {"RecordName": "root", "UniqueID": "0", "PrimaryGroupID": "0",
+                         "NFSHomeDirectory": "/var/root", "UserShell": "/bin/sh",
+                         "RealName": "System Administrator"},
+                "nobody": {"RecordName": "nobody", "UniqueID": "-2", "PrimaryGroupID": "-2",
+                           "NFSHomeDirectory": "/var/empty", "UserShell": "/usr/bin/false",
+                           "RealName": "Unprivileged User"},
+                "daemon": {"RecordName": "daemon", "UniqueID": "1", "PrimaryGroupID": "1",
+                           "NFSHomeDirectory": "/var/root", "UserShell": "/usr/bin/false",
+                           "RealName": "System Services"},
+            },
+            "groups": {
+                "wheel": {"RecordName": "wheel", "PrimaryGroupID": "0", "GroupMembership": ["root"]},
+                "daemon": {"RecordName": "daemon", "PrimaryGroupID": "1", "GroupMembership": ["root"]},
+                "everyone": {"RecordName": "everyone", "PrimaryGroupID": "12", "GroupMembership": []},
+                "staff": {"RecordName": "staff", "PrimaryGroupID": "20", "GroupMembership": ["root"]},
+                "admin": {"RecordName": "admin", "PrimaryGroupID": "80", "GroupMembership": ["root"]},
+            },
+            "deleted": {"users": [], "groups": []},
+        },
+        "defaults": {},
+        "cmake": {"builds": {}},
+    }
+
+
+def state_path() -> str:
+    return os.environ.get(STATE_ENV, DEFAULT_STATE_PATH)
+
+
+@contextlib.contextmanager
+def _locked(path: str, mode: int) -> Iterator[None]:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load(path: str) -> State:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded: State = json.load(handle)
+            return loaded
+    except FileNotFoundError:
+        return default_state()
+
+
+def _save(path: str, state: State) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(state, handle, indent=2, sort_keys=True, default=str)
+        handle.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def read_state() -> State:
+    """Snapshot of the state under a shared lock; created on first use."""
+    path = state_path()
+    if not os.path.exists(path):
+        with transaction():
+            pass
+    with _locked(path, fcntl.LOCK_SH):
+        return _load(path)
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[State]:
+    """Read-modify-write the state under an exclusive lock.
+
+    The state is saved only when the block exits normally, so a command that
+    fails half-way leaves nothing changed.
+    """
+    path = state_path()
+    with _locked(path, fcntl.LOCK_EX):
+        state = _load(path)
+        yield state
+        _save(path, state)
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def valid_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def valid_netmask(text: str) -> bool:
+    try:
+        ipaddress.IPv4Network("0.0.0.0/" + text)
+    except ValueError:
+        return False
+    return True
+
+
+def hex_netmask(mask: str) -> str:
+    return f"0x{int(ipaddress.IPv4Address(mask)):08x}"
+
+
+def broadcast(ip: str, mask: str) -> str:
+    return str(ipaddress.IPv4Network(f"{ip}/{mask}", strict=False).broadcast_address)
+
+
+def parse_int(text: str) -> int | None:
+    return int(text) if re.fullmatch(r"-?\d+", text) else None
+
+
+# --------------------------------------------------------------------------
+# Network model shared by networksetup, ifconfig and the facts module
+# --------------------------------------------------------------------------
+
+def find_service(state: State, name: str) -> dict[str, Any] | None:
+    for service in state["network"]["services"]:
+        if service["name"] == name:
+            return dict(service)
+    return None
+
+
+def resolve_device(state: State, name: str) -> str | None:
+    """A device name (en0) or hardware port name (Ethernet) -> device name."""
+    if name in state["network"]["devices"]:
+        return name
+    for service in state["network"]["services"]:
+        if service["port"] == name:
+            return str(service["device"])
+    return None
+
+
+def service_for_device(state: State, device: str) -> dict[str, Any] | None:
+    for service in state["network"]["services"]:
+        if service["device"] == device:
+            return dict(service)
+    return None
+
+
+def ipv4_config(state: State, device: str) -> dict[str, str | None] | None:
+    """The IPv4 address the device has now: manual config, else its DHCP lease."""
+    dev = state["network"]["devices"][device]
+    if dev["status"] != "active":
+        return None
+    service = service_for_device(state, device)
+    if service is not None and service["config"] == "manual":
+        return {"ip": service["ip"], "mask": service["mask"], "router": service["router"]}
+    lease: dict[str, str | None] | None = dev["dhcp_lease"]
+    return lease
+
+
+# --------------------------------------------------------------------------
+# networksetup
+# --------------------------------------------------------------------------
+
+NS_PARAMS_INVALID = "** Error: The parameters were not valid."
+# Exit status 4 with this pair of lines is captured from real macOS; which
+# stream each line goes to is UNCONFIRMED (stderr chosen).
+NS_INVALID_STATUS = 4
+
+
+def ns_unknown_service(name: str) -> CommandError:
+    return CommandError(NS_INVALID_STATUS,
+                        f"{name} is not a recognized network service.\n{NS_PARAMS_INVALID}")
+
+
+def ns_unknown_device(name: str) -> CommandError:
+    return CommandError(NS_INVALID_STATUS,
+                        f"Could not find hardware port or device named {name}.\n{NS_PARAMS_INVALID}")
+
+
+def ns_require_root() -> None:
+    if not is_root():
+        # Text as printed by real networksetup; the exit status is UNCONFIRMED.
+        raise CommandError(1, "** Error: Command requires admin privileges.")
+
+
+def ns_need(args: Sequence[str], count: int) -> None:
+    if len(args) < count:
+        raise CommandError(NS_INVALID_STATUS, NS_PARAMS_INVALID)
+
+
+def ns_device_arg(state: State, args: Sequence[str]) -> str:
+    ns_need(args, 1)
+    device = resolve_device(state, args[0])
+    if device is None:
+        raise ns_unknown_device(args[0])
+    return device
+
+
+def ns_list_services(state: State, args: Sequence[str]) -> None:
+    out("An asterisk (*) denotes that a network service is disabled.")
+    for service in state["network"]["services"]:
+        out(("" if service["enabled"] else "*") + service["name"])
+
+
+def ns_service_order(state: State, args: Sequence[str]) -> None:
+    out("An asterisk (*) denotes that a network service is disabled.")
+    for index, service in enumerate(state["network"]["services"], start=1):
+        mark = "" if service["enabled"] else "*"
+        out(f"({mark}{index}) {service['name']}")
+        out(f"(Hardware Port: {service['port']}, Device: {service['device']})")
+        out()
+
+
+def ns_hardware_ports(state: State, args: Sequence[str]) -> None:
+    out()
+    for service in state["network"]["services"]:
+        device = state["network"]["devices"][service["device"]]
+        out(f"Hardware Port: {service['port']}")
+        out(f"Device: {service['device']}")
+        out(f"Ethernet Address: {device['mac']}")
+        out()
+    out("VLAN Configurations")
+    out("===================")
+
+
+def ns_getinfo(state: State, args: Sequence[str]) -> None:
+    ns_need(args, 1)
+    service = find_service(state, args[0])
+    if service is None:
+        raise ns_unknown_service(args[0])
+    device = state["network"]["devices"][service["device"]]
+    address = ipv4_config(state, service["device"])
+    if service["config"] == "manual":
+        out("Manual Configuration")
+        out(f"IP address: {service['ip']}")
+        out(f"Subnet mask: {service['mask']}")
+        # "(null)" for a manual service without router: UNCONFIRMED.
+        out(f"Router: {service['router'] or '(null)'}")
+    else:
+        out("DHCP Configuration")
+        # Without a lease the address lines are left out: UNCONFIRMED.
+        if address is not None:
+            out(f"IP address: {address['ip']}")
+            out(f"Subnet mask: {address['mask']}")
+            out(f"Router: {address['router']}")
+        out("Client ID: ")
+    out("IPv6: Automatic")
+    out("IPv6 IP address: none")
+    out("IPv6 Router: none")
+    label = "Wi-Fi ID" if device["wireless"] else "Ethernet Address"
+    out(f"{label}: {device['mac']}")
+
+
+def ns_setmanual(state: State, args: Sequence[str]) -> None:
+    ns_need(args, 3)
+    name, ip, mask = args[0], args[1], args[2]
+    router = args[3] if len(args) > 3 else None
+    ns_require_root()
+    if find_service(state, name) is None:
+        raise ns_unknown_service(name)
+    if not (valid_ipv4(ip) and valid_netmask(mask)) or (router and not valid_ipv4(router)):
+        raise CommandError(NS_INVALID_STATUS, NS_PARAMS_INVALID)
+    with transaction() as st:
+        for service in st["network"]["services"]:
+            if service["name"] == name:
+                service.update(config="manual", ip=ip, mask=mask, router=router)
+
+
+def ns_setdhcp(state: State, args: Sequence[str]) -> None:
+    ns_need(args, 1)
+    ns_require_root()
+    if find_service(state, args[0]) is None:
+        raise ns_unknown_service(args[0])
+    with transaction() as st:
+        for service in st["network"]["services"]:
+            if service["name"] == args[0]:
+                service.update(config="dhcp", ip=None, mask=None, router=None)
+
+
+def ns_get_mtu(state: State, args: Sequence[str]) -> None:
+    device = state["network"]["devices"][ns_device_arg(state, args)]
+    out(f"Active MTU: {device['active_mtu']} (Current Setting: {device['mtu']})")
+
+
+def ns_set_mtu(state: State, args: Sequence[str]) -> None:
+    ns_need(args, 2)
+    name = ns_device_arg(state, args)
+    ns_require_root()
+    device = state["network"]["devices"][name]
+    mtu = parse_int(args[1])
+    if mtu is None or not device["mtu_min"] <= mtu <= device["mtu_max"]:
+        # Real networksetup refuses values outside -listValidMTURange; the
+        # exact wording is UNCONFIRMED, the generic parameter error is used.
+        raise CommandError(NS_INVALID_STATUS, NS_PARAMS_INVALID)
+    with transaction() as st:
+        st["network"]["devices"][name].update(mtu=mtu, active_mtu=mtu)
+
+
+def ns_valid_mtu_range(state: State, args: Sequence[str]) -> None:
+    device = state["network"]["devices"][ns_device_arg(state, args)]
+    out(f"Valid MTU Range: {device['mtu_min']}-{device['mtu_max']}")
+
+
+def ns_get_media(state: State, args: Sequence[str]) -> None:
+    device = state["network"]["devices"][ns_device_arg(state, args)]
+    out("Current: autoselect")
+    out(f"Active: {device['media'] if device['status'] == 'active' else 'not set'}")
+
+
+NETWORKSETUP_VERBS: dict[str, Callable[[State, Sequence[str]], None]] = {
+    "-listallnetworkservices": ns_list_services,
+    "-listnetworkserviceorder": ns_service_order,
+    "-listallhardwareports": ns_hardware_ports,
+    "-getinfo": ns_getinfo,
+    "-setmanual": ns_setmanual,
+    "-setdhcp": ns_setdhcp,
+    "-getmtu": ns_get_mtu,
+    "-setmtu": ns_set_mtu,
+    "-listvalidmturange": ns_valid_mtu_range,
+    "-getmedia": ns_get_media,
+}
+
+
+def networksetup_main(args: list[str]) -> int:
+    if not args:
+        out("networksetup Help Information")
+        out("Usage: networksetup -listallnetworkservices")
+        return 0
+    # The real tool matches its verbs case-insensitively (-getMTU == -getmtu).
+    verb = NETWORKSETUP_VERBS.get(args[0].lower())
+    if verb is None:
+        raise CommandError(NS_INVALID_STATUS,
+                           f"{args[0]} is not a valid command.\n"
+                           "Run 'networksetup -help' for more information.")
+    verb(read_state(), args[1:])
+    return 0
+
+
+# --------------------------------------------------------------------------
+# ifconfig
+# --------------------------------------------------------------------------
+
+LOOPBACK = (
+    "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384\n"
+    "\toptions=1203<RXCSUM,TXCSUM,TXSTATUS,SW_TIMESTAMP>\n"
+    "\tinet 127.0.0.1 netmask 0xff000000\n"
+    "\tinet6 ::1 prefixlen 128\n"
+    "\tinet6 fe80::1%lo0 prefixlen 64 scopeid 0x1\n"
+    "\tnd6 options=201<PERFORMNUD,DAD>"
+)
+
+
+def ifconfig_block(state: State, name: str) -> str:
+    if name == "lo0":
+        return LOOPBACK
+    device = state["network"]["devices"][name]
+    lines = [f"{name}: flags=8863<UP,BROADCAST,SMART,RUNNING,SIMPLEX,MULTICAST> mtu {device['active_mtu']}",
+             "\toptions=6460<TSO4,TSO6,CHANNEL_IO,PARTIAL_CSUM,ZEROINVERT_CSUM>",
+             f"\tether {device['mac']}"]
+    address = ipv4_config(state, name)
+    if address is not None and address["ip"] and address["mask"]:
+        lines.append(f"\tinet {address['ip']} netmask {hex_netmask(address['mask'])} "
+                     f"broadcast {broadcast(address['ip'], address['mask'])}")
+    lines.append("\tnd6 options=201<PERFORMNUD,DAD>")
+    media = "autoselect" if device["status"] != "active" or device["wireless"] \
+        else f"autoselect ({device['media']})"
+    lines.append(f"\tmedia: {media}")
+    lines.append(f"\tstatus: {device['status']}")
+    return "\n".join(lines)
+
+
+def interface_names(state: State) -> list[str]:
+    return ["lo0"] + sorted(state["network"]["devices"])
+
+
+def ifconfig_set_mtu(name: str, value: str) -> None:
+    if not is_root():
+        raise CommandError(1, "ifconfig: ioctl (SIOCSIFMTU): Operation not permitted")
+    with transaction() as st:
+        device = st["network"]["devices"][name]
+        mtu = parse_int(value)
+        if mtu is None or not device["mtu_min"] <= mtu <= device["mtu_max"]:
+            raise CommandError(1, "ifconfig: ioctl (SIOCSIFMTU): Invalid argument")
+        # Runtime only, like the real tool: the networksetup setting is kept.
+        device["active_mtu"] = mtu
+
+
+def ifconfig_main(args: list[str]) -> int:
+    state = read_state()
+    if args == ["-l"]:
+        out(" ".join(interface_names(state)))
+        return 0
+    if not args or args == ["-a"]:
+        out("\n".join(ifconfig_block(state, name) for name in interface_names(state)))
+        return 0
+    name = args[0]
+    if name not in interface_names(state):
+        raise CommandError(1, f"ifconfig: interface {name} does not exist")
+    if len(args) == 1:
+        out(ifconfig_block(state, name))
+        return 0
+    if len(args) == 3 and args[1] == "mtu" and name != "lo0":
+        ifconfig_set_mtu(name, args[2])
+        return 0
+    raise CommandError(1, f"ifconfig: macsim does not simulate: {' '.join(args[1:])}")
+
+
+# --------------------------------------------------------------------------
+# sw_vers
+# --------------------------------------------------------------------------
+
+def sw_vers_main(args: list[str]) -> int:
+    system = read_state()["system"]
+    single = {"-productName": "product_name", "-productVersion": "product_version",
+              "-buildVersion": "build_version"}
+    if args:
+        key = single.get(args[0])
+        if key is None:
+            raise CommandError(1, "usage: sw_vers [-productName|-productVersion|"
+                                  "-productVersionExtra|-buildVersion]")
+        out(system[key])
+        return 0
+    out(f"ProductName:\t\t{system['product_name']}")
+    out(f"ProductVersion:\t\t{system['product_version']}")
+    out(f"BuildVersion:\t\t{system['build_version']}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# xcode-select
+# --------------------------------------------------------------------------
+
+XCODE_NO_DIR = ("xcode-select: error: unable to get active developer directory, use "
+                "`sudo xcode-select --switch path/to/Xcode.app` to set one "
+                "(or see `man xcode-select`)")
+
+
+def clt_installed(state: State) -> bool:
+    return bool(state["xcode"]["clt_installed"])
+
+
+def xcode_print_path() -> int:
+    if not clt_installed(read_state()):
+        raise CommandError(2, XCODE_NO_DIR)
+    out(CLT_PATH)
+    return 0
+
+
+def xcode_install() -> int:
+    with transaction() as state:
+        if clt_installed(state):
+            raise CommandError(1, "xcode-select: error: command line tools are already installed, "
+                                  "use \"Software Update\" in System Settings to install updates")
+        # The real command only opens a GUI dialog; nothing installs unattended.
+        state["xcode"]["install_requests"] += 1
+    sys.stderr.write("xcode-select: note: install requested for command line developer tools\n")
+    return 0
+
+
+def xcode_select_main(args: list[str]) -> int:
+    if args in (["-p"], ["--print-path"]):
+        return xcode_print_path()
+    if args == ["--install"]:
+        return xcode_install()
+    if args in (["-v"], ["--version"]):
+        out("xcode-select version 2409.")
+        return 0
+    raise CommandError(1, f"xcode-select: error: invalid argument '{' '.join(args)}'")
+
+
+def require_clt(state: State) -> None:
+    """The error any developer tool (cc, xcrun) gives without the CLT."""
+    if not clt_installed(state):
+        raise CommandError(1, f"xcrun: error: invalid active developer path ({CLT_PATH}), "
+                              f"missing xcrun at: {CLT_PATH}/usr/bin/xcrun")
+
+
+# --------------------------------------------------------------------------
+# brew (the subset community.general.homebrew uses, plus list/--prefix)
+# --------------------------------------------------------------------------
+
+FORMULAE: dict[str, dict[str, Any]] = {
+    "cmake": {"version": "3.31.5", "desc": "Cross-platform make", "aliases": []},
+    "iperf3": {"version": "3.18", "desc": "Update of iperf: measures TCP, UDP, and SCTP bandwidth",
+               "aliases": []},
+    "ccache": {"version": "4.10.2", "desc": "Object-file caching compiler wrapper", "aliases": []},
+    "git": {"version": "2.48.1", "desc": "Distributed revision control system", "aliases": []},
+}
+BREW_ERROR = "Error: "
+
+
+def brew_known(name: str) -> str:
+    base = name.split("/")[-1]
+    if base not in FORMULAE:
+        raise CommandError(1, f"{BREW_ERROR}No available formula with the name \"{name}\".")
+    return base
+
+
+def brew_formula_json(state: State, name: str) -> dict[str, Any]:
+    meta = FORMULAE[name]
+    installed = state["brew"]["installed"].get(name)
+    kegs = [] if installed is None else [{
+        "version": installed["version"], "used_options": [], "built_as_bottle": True,
+        "poured_from_bottle": True, "time": 0, "runtime_dependencies": [],
+        "installed_as_dependency": False, "installed_on_request": True}]
+    return {
+        "name": name, "full_name": name, "tap": "homebrew/core", "oldnames": [],
+        "aliases": meta["aliases"], "versioned_formulae": [], "desc": meta["desc"],
+        "versions": {"stable": meta["version"], "head": None, "bottle": True},
+        "installed": kegs, "linked_keg": None if installed is None else installed["version"],
+        "pinned": False, "outdated": False, "keg_only": False,
+    }
+
+
+def brew_split(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate option words from formula names."""
+    return [a for a in args if a.startswith("-")], [a for a in args if not a.startswith("-")]
+
+
+def brew_info(args: Sequence[str]) -> int:
+    options, names = brew_split(args)
+    state = read_state()
+    if not any(o.startswith("--json") for o in options):
+        for name in names:
+            meta = FORMULAE[brew_known(name)]
+            out(f"==> {name}: stable {meta['version']} (bottled)")
+            out(meta["desc"])
+            out("Installed" if name in state["brew"]["installed"] else "Not installed")
+        return 0
+    formulae = [brew_formula_json(state, brew_known(name)) for name in names]
+    out(json.dumps({"formulae": formulae, "casks": []}, indent=2))
+    return 0
+
+
+def brew_install(args: Sequence[str]) -> int:
+    _, names = brew_split(args)
+    with transaction() as state:
+        if not clt_installed(state):
+            raise CommandError(1, "Error: No developer tools installed.\n"
+                                  "Install the Command Line Tools:\n  xcode-select --install")
+        for name in [brew_known(n) for n in names]:
+            if name in state["brew"]["installed"]:
+                sys.stderr.write(f"Warning: {name} {FORMULAE[name]['version']} is already "
+                                 "installed and up-to-date.\n")
+                continue
+            state["brew"]["installed"][name] = {"version": FORMULAE[name]["version"]}
+            out(f"==> Pouring {name}--{FORMULAE[name]['version']}.arm64_sequoia.bottle.tar.gz")
+            out(f"🍺  {BREW_PREFIX}/Cellar/{name}/{FORMULAE[name]['version']}: "
+                "installed by macsim")
+    return 0
+
+
+def brew_uninstall(args: Sequence[str]) -> int:
+    _, names = brew_split(args)
+    with transaction() as state:
+        for name in [brew_known(n) for n in names]:
+            if state["brew"]["installed"].pop(name, None) is None:
+                raise CommandError(1, f"Error: No such keg: {BREW_PREFIX}/Cellar/{name}")
+            out(f"Uninstalling {BREW_PREFIX}/Cellar/{name}/{FORMULAE[name]['version']}...")
+    return 0
+
+
+def brew_list(args: Sequence[str]) -> int:
+    options, names = brew_split(args)
+    installed = read_state()["brew"]["installed"]
+    for name in names:
+        if brew_known(name) not in installed:
+            raise CommandError(1, f"Error: No such keg: {BREW_PREFIX}/Cellar/{name}")
+    for name in sorted(names or installed):
+        out(f"{name} {installed[name]['version']}" if "--versions" in options else name)
+    return 0
+
+
+def brew_prefix(args: Sequence[str]) -> int:
+    _, names = brew_split(args)
+    out(f"{BREW_PREFIX}/opt/{brew_known(names[0])}" if names else BREW_PREFIX)
+    return 0
+
+
+def brew_noop(message: str) -> Callable[[Sequence[str]], int]:
+    def run(args: Sequence[str]) -> int:
+        if message:
+            out(message)
+        return 0
+    return run
+
+
+BREW_VERBS: dict[str, Callable[[Sequence[str]], int]] = {
+    "info": brew_info,
+    "install": brew_install,
+    "uninstall": brew_uninstall,
+    "remove": brew_uninstall,
+    "list": brew_list,
+    "--prefix": brew_prefix,
+    "--version": brew_noop("Homebrew 4.4.20"),
+    "update": brew_noop("Already up-to-date."),
+    "upgrade": brew_noop(""),      # nothing is ever outdated in the simulator
+    "outdated": brew_noop(""),
+    "link": brew_noop(""),
+    "unlink": brew_noop(""),
+}
+
+
+def brew_main(args: list[str]) -> int:
+    owner = read_state()["brew"]["owner_uid"]
+    if is_root() and owner != 0:
+        raise CommandError(1, "Error: Running Homebrew as root is extremely dangerous "
+                              "and no longer supported.\nAs Homebrew does not drop privileges "
+                              "on installation you would be giving all\nbuild scripts full "
+                              "access to your system.")
+    if not args:
+        out("Example usage:\n  brew search TEXT|/REGEX/\n  brew info [FORMULA|CASK...]")
+        return 1
+    verb = BREW_VERBS.get(args[0])
+    if verb is None:
+        raise CommandError(1, f"Error: Unknown command: {args[0]}")
+    return verb(args[1:])
+
+
+# --------------------------------------------------------------------------
+# launchctl
+# --------------------------------------------------------------------------
+
+def lc_default_domain() -> str:
+    return "system" if is_root() else f"gui/{os.geteuid()}"
+
+
+def lc_domain_phrase(domain: str) -> str:
+    if domain == "system":
+        return "system"
+    kind, _, uid = domain.partition("/")
+    return f"user {kind}: {uid}" if kind == "gui" else f"{kind}: {uid}"
+
+
+def lc_not_found(domain: str, label: str) -> CommandError:
+    return CommandError(113, f"Could not find service \"{label}\" in domain for "
+                             f"{lc_domain_phrase(domain)}")
+
+
+def lc_split_target(target: str) -> tuple[str, str]:
+    """'system/com.x' -> ('system', 'com.x'); 'gui/501/com.x' -> ('gui/501', 'com.x')."""
+    domain, _, label = target.rpartition("/")
+    if not domain or not label:
+        raise CommandError(1, "Unrecognized target specifier.")
+    return domain, label
+
+
+def lc_check_plist_file(path: str, domain: str) -> dict[str, Any]:
+    """Load a job plist the way launchd does, or fail like it does."""
+    try:
+        info = os.stat(path)
+        with open(path, "rb") as handle:
+            job = plistlib.load(handle)
+    except FileNotFoundError:
+        raise CommandError(2, "Bootstrap failed: 2: No such file or directory") from None
+    except (plistlib.InvalidFileException, ValueError, OSError):
+        raise CommandError(5, "Bootstrap failed: 5: Input/output error") from None
+    insecure = domain == "system" and (info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    has_program = isinstance(job, dict) and (job.get("Program") or job.get("ProgramArguments"))
+    if insecure or not isinstance(job, dict) or not isinstance(job.get("Label"), str) or not has_program:
+        # launchd rejects a daemon plist not owned by root or writable by
+        # group/other, or one without Label/Program, with this same error.
+        raise CommandError(5, "Bootstrap failed: 5: Input/output error")
+    return dict(job)
+
+
+def lc_next_pid(state: State) -> int:
+    pid = int(state["launchd"]["next_pid"])
+    state["launchd"]["next_pid"] = pid + 1
+    return pid
+
+
+def lc_start(state: State, job: dict[str, Any]) -> None:
+    job.update(pid=lc_next_pid(state), runs=job["runs"] + 1, state="running")
+
+
+def lc_stop(state: State, job: dict[str, Any]) -> None:
+    job.update(pid=None, state="not running", last_exit="-15")
+    if job["plist"].get("KeepAlive") is True:
+        lc_start(state, job)   # launchd respawns a KeepAlive job at once
+
+
+def lc_is_disabled(state: State, domain: str, label: str) -> bool:
+    return bool(state["launchd"]["disabled"].get(domain, {}).get(label, False))
+
+
+def lc_bootstrap_one(state: State, domain: str, path: str) -> str:
+    plist = lc_check_plist_file(path, domain)
+    label = str(plist["Label"])
+    key = f"{domain}/{label}"
+    if key in state["launchd"]["services"]:
+        raise CommandError(5, "Bootstrap failed: 5: Input/output error")
+    if lc_is_disabled(state, domain, label):
+        raise CommandError(119, "Bootstrap failed: 119: Service is disabled")
+    job: dict[str, Any] = {"label": label, "domain": domain, "path": os.path.abspath(path),
+                           "plist": plist, "pid": None, "runs": 0, "state": "not running",
+                           "last_exit": None}
+    if plist.get("RunAtLoad") or plist.get("KeepAlive"):
+        lc_start(state, job)
+    state["launchd"]["services"][key] = job
+    return label
+
+
+def lc_job_key_for(state: State, domain: str, spec: str) -> str:
+    """bootout accepts 'system/label' or 'system <plist path>'."""
+    if os.path.exists(spec):
+        for key, job in state["launchd"]["services"].items():
+            if job["path"] == os.path.abspath(spec) and job["domain"] == domain:
+                return str(key)
+        try:
+            with open(spec, "rb") as handle:
+                return f"{domain}/{plistlib.load(handle).get('Label', '')}"
+        except (plistlib.InvalidFileException, ValueError, AttributeError):
+            return f"{domain}/"
+    return f"{domain}/{spec}"
+
+
+def lc_bootstrap(args: Sequence[str]) -> int:
+    if len(args) < 2:
+        raise CommandError(64, "Usage: launchctl bootstrap <domain-target> [service-path ...]")
+    with transaction() as state:
+        for path in args[1:]:
+            lc_bootstrap_one(state, args[0], path)
+    return 0
+
+
+def lc_bootout(args: Sequence[str]) -> int:
+    if not args:
+        raise CommandError(64, "Usage: launchctl bootout <domain-target> [service-path ...]")
+    domain, label = (args[0], "") if len(args) > 1 else lc_split_target(args[0])
+    with transaction() as state:
+        key = lc_job_key_for(state, domain, args[1]) if len(args) > 1 else f"{domain}/{label}"
+        if state["launchd"]["services"].pop(key, None) is None:
+            raise CommandError(3, "Boot-out failed: 3: No such process")
+    return 0
+
+
+def lc_set_disabled(args: Sequence[str], disabled: bool) -> int:
+    if len(args) != 1:
+        raise CommandError(64, "Usage: launchctl enable|disable <service-target>")
+    domain, label = lc_split_target(args[0])
+    with transaction() as state:
+        state["launchd"]["disabled"].setdefault(domain, {})[label] = disabled
+    return 0
+
+
+def lc_kickstart(args: Sequence[str]) -> int:
+    flags = {a for a in args if a.startswith("-")}
+    targets = [a for a in args if not a.startswith("-")]
+    if len(targets) != 1:
+        raise CommandError(64, "Usage: launchctl kickstart [-kp] <service-target>")
+    domain, label = lc_split_target(targets[0])
+    with transaction() as state:
+        job = state["launchd"]["services"].get(f"{domain}/{label}")
+        if job is None:
+            raise lc_not_found(domain, label)
+        if job["state"] != "running":
+            lc_start(state, job)
+        elif "-k" in flags:
+            job["last_exit"] = "-9"
+            lc_start(state, job)
+        pid = job["pid"]
+    if "-p" in flags:
+        out(str(pid))
+    return 0
+
+
+def lc_print_dict(name: str, items: dict[str, Any], indent: str) -> list[str]:
+    lines = [f"{indent}{name} = {{"]
+    lines += [f"{indent}\t{key} => {value}" for key, value in sorted(items.items())]
+    return lines + [f"{indent}}}", ""]
+
+
+def lc_print_job(job: dict[str, Any]) -> str:
+    plist = job["plist"]
+    arguments = [str(a) for a in plist.get("ProgramArguments", [])]
+    running = job["state"] == "running"
+    lines = [f"{job['domain']}/{job['label']} = {{",
+             f"\tactive count = {1 if running else 0}",
+             f"\tpath = {job['path']}",
+             f"\ttype = {'LaunchDaemon' if job['domain'] == 'system' else 'LaunchAgent'}",
+             f"\tstate = {job['state']}", "",
+             f"\tprogram = {plist.get('Program', arguments[0] if arguments else '')}"]
+    if arguments:
+        lines += ["\targuments = {"] + [f"\t\t{a}" for a in arguments] + ["\t}"]
+    lines.append("")
+    for key, title in (("WorkingDirectory", "working directory"),
+                       ("StandardOutPath", "stdout path"), ("StandardErrorPath", "stderr path")):
+        if key in plist:
+            lines.append(f"\t{title} = {plist[key]}")
+    if plist.get("EnvironmentVariables"):
+        lines += lc_print_dict("environment", plist["EnvironmentVariables"], "\t")
+    lines.append(f"\tdomain = {job['domain']}")
+    if "UserName" in plist:
+        lines.append(f"\tusername = {plist['UserName']}")   # key name UNCONFIRMED
+    lines.append(f"\truns = {job['runs']}")
+    if running:
+        lines.append(f"\tpid = {job['pid']}")
+    last = job["last_exit"]
+    lines.append(f"\tlast exit code = {'(never exited)' if last is None else last}")
+    props = [p for p, on in (("keepalive", plist.get("KeepAlive")),
+                             ("runatload", plist.get("RunAtLoad"))) if on]
+    if props:
+        lines.append(f"\tproperties = {' | '.join(props)}")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def lc_print(args: Sequence[str]) -> int:
+    if len(args) != 1:
+        raise CommandError(64, "Usage: launchctl print <domain-target | service-target>")
+    domain, label = lc_split_target(args[0])
+    job = read_state()["launchd"]["services"].get(f"{domain}/{label}")
+    if job is None:
+        raise lc_not_found(domain, label)
+    out(lc_print_job(job))
+    return 0
+
+
+def lc_print_disabled(args: Sequence[str]) -> int:
+    domain = args[0] if args else lc_default_domain()
+    disabled = read_state()["launchd"]["disabled"].get(domain, {})
+    out("disabled services = {")
+    for label, flag in sorted(disabled.items()):
+        out(f"\t\"{label}\" => {'disabled' if flag else 'enabled'}")
+    out("}")
+    return 0
+
+
+# Legacy verbs, in the formats community.general.launchd parses.
+
+def lc_list_one(job: dict[str, Any]) -> None:
+    plist = job["plist"]
+    out("{")
+    out(f"\t\"LimitLoadToSessionType\" = \"{'System' if job['domain'] == 'system' else 'Aqua'}\";")
+    out(f"\t\"Label\" = \"{job['label']}\";")
+    out(f"\t\"OnDemand\" = {'false' if plist.get('KeepAlive') else 'true'};")
+    out(f"\t\"LastExitStatus\" = {0 if job['last_exit'] is None else job['last_exit']};")
+    if job["pid"] is not None:
+        out(f"\t\"PID\" = {job['pid']};")
+    arguments = [str(a) for a in plist.get("ProgramArguments", [])]
+    out(f"\t\"Program\" = \"{plist.get('Program', arguments[0] if arguments else '')}\";")
+    if arguments:
+        out("\t\"ProgramArguments\" = (")
+        for argument in arguments:
+            out(f"\t\t\"{argument}\";")
+        out("\t);")
+    out("};")
+
+
+def lc_list(args: Sequence[str]) -> int:
+    domain = lc_default_domain()
+    jobs = {k: v for k, v in read_state()["launchd"]["services"].items() if v["domain"] == domain}
+    if args:
+        job = jobs.get(f"{domain}/{args[0]}")
+        if job is None:
+            raise CommandError(113, f"Could not find service \"{args[0]}\" in domain for port")
+        lc_list_one(job)
+        return 0
+    out("PID\tStatus\tLabel")
+    for job in sorted(jobs.values(), key=lambda j: j["label"]):
+        pid = "-" if job["pid"] is None else str(job["pid"])
+        out(f"{pid}\t{0 if job['last_exit'] is None else job['last_exit']}\t{job['label']}")
+    return 0
+
+
+def lc_load(args: Sequence[str]) -> int:
+    paths = [a for a in args if not a.startswith("-")]
+    domain = lc_default_domain()
+    with transaction() as state:
+        for path in paths:
+            if "-w" in args:
+                label = lc_check_plist_file(path, domain)["Label"]
+                state["launchd"]["disabled"].setdefault(domain, {})[label] = False
+            try:
+                lc_bootstrap_one(state, domain, path)
+            except CommandError as error:
+                # The legacy verb reports the same errno under another prefix.
+                raise CommandError(error.status, error.message.replace("Bootstrap", "Load")) from None
+    return 0
+
+
+def lc_unload(args: Sequence[str]) -> int:
+    paths = [a for a in args if not a.startswith("-")]
+    domain = lc_default_domain()
+    with transaction() as state:
+        for path in paths:
+            if "-w" in args:
+                label = lc_check_plist_file(path, domain)["Label"]
+                state["launchd"]["disabled"].setdefault(domain, {})[label] = True
+            if state["launchd"]["services"].pop(lc_job_key_for(state, domain, path), None) is None:
+                raise CommandError(5, "Unload failed: 5: Input/output error")
+    return 0
+
+
+def lc_legacy_control(args: Sequence[str], action: Callable[[State, dict[str, Any]], None]) -> int:
+    if len(args) != 1:
+        raise CommandError(64, "Usage: launchctl start|stop <service-name>")
+    domain = lc_default_domain()
+    with transaction() as state:
+        job = state["launchd"]["services"].get(f"{domain}/{args[0]}")
+        if job is None:
+            raise CommandError(3, f"{args[0]}: No such process")   # UNCONFIRMED wording
+        action(state, job)
+    return 0
+
+
+def lc_legacy_start(state: State, job: dict[str, Any]) -> None:
+    if job["state"] != "running":
+        lc_start(state, job)
+
+
+def lc_legacy_stop(state: State, job: dict[str, Any]) -> None:
+    if job["state"] == "running":
+        lc_stop(state, job)
+
+
+LAUNCHCTL_VERBS: dict[str, Callable[[Sequence[str]], int]] = {
+    "bootstrap": lc_bootstrap,
+    "bootout": lc_bootout,
+    "enable": lambda a: lc_set_disabled(a, False),
+    "disable": lambda a: lc_set_disabled(a, True),
+    "kickstart": lc_kickstart,
+    "print": lc_print,
+    "print-disabled": lc_print_disabled,
+    "list": lc_list,
+    "load": lc_load,
+    "unload": lc_unload,
+    "start": lambda a: lc_legacy_control(a, lc_legacy_start),
+    "stop": lambda a: lc_legacy_control(a, lc_legacy_stop),
+}
+
+
+def launchctl_main(args: list[str]) -> int:
+    if not args:
+        out("Usage: launchctl <subcommand> ... | help [subcommand]")
+        return 0
+    verb = LAUNCHCTL_VERBS.get(args[0])
+    if verb is None:
+        raise CommandError(64, f"Unrecognized subcommand: {args[0]}")
+    return verb(args[1:])
+
+
+# --------------------------------------------------------------------------
+# Directory services: dscl, dseditgroup, defaults
+#
+# On macOS getpwnam() and dscl show the same directory.  Here the records the
+# simulator created are overlaid on the container's own passwd/group database,
+# so a user that ansible.builtin.user made with useradd (Linux code path, see
+# README) is also visible to `dscl . -read`.
+# --------------------------------------------------------------------------
+
+Record = dict[str, Any]
+
+
+def ds_not_found() -> CommandError:
+    return CommandError(56, "<dscl_cmd> DS Error: -14136 (eDSRecordNotFound)")
+
+
+def nss_users() -> dict[str, Record]:
+    return {p.pw_name: {"RecordName": p.pw_name, "UniqueID": str(p.pw_uid),
+                        "PrimaryGroupID": str(p.pw_gid), "NFSHomeDirectory": p.pw_dir,
+                        "UserShell": p.pw_shell, "RealName": p.pw_gecos.split(",")[0] or p.pw_name}
+            for p in pwd.getpwall()}
+
+
+def nss_groups() -> dict[str, Record]:
+    return {g.gr_name: {"RecordName": g.gr_name, "PrimaryGroupID": str(g.gr_gid),
+                        "GroupMembership": list(g.gr_mem)} for g in grp.getgrall()}
+
+
+def ds_kind(path: str) -> tuple[str, str | None]:
+    """'/Users/llama' -> ('users', 'llama'); '/Groups' -> ('groups', None)."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] not in ("Users", "Groups") or len(parts) > 2:
+        raise CommandError(56, "<dscl_cmd> DS Error: -14009 (eDSUnknownNodeName)")
+    return parts[0].lower(), parts[1] if len(parts) == 2 else None
+
+
+def ds_records(state: State, kind: str) -> dict[str, Record]:
+    records = nss_users() if kind == "users" else nss_groups()
+    for name in state["directory"]["deleted"][kind]:
+        records.pop(name, None)
+    records.update(state["directory"][kind])
+    return records
+
+
+def ds_values(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def ds_format_attribute(key: str, value: Any) -> str:
+    values = ds_values(value)
+    if any(" " in v for v in values):
+        return f"{key}:\n" + "\n".join(f" {v}" for v in values)
+    return f"{key}: {' '.join(values)}".rstrip()
+
+
+def dscl_read(state: State, path: str, keys: Sequence[str]) -> None:
+    kind, name = ds_kind(path)
+    record = ds_records(state, kind).get(name or "")
+    if record is None:
+        raise ds_not_found()
+    for key in keys or sorted(record):
+        if key not in record:
+            raise CommandError(181, f"No such key: {key}")
+        out(ds_format_attribute(key, record[key]))
+
+
+def dscl_list(state: State, path: str, keys: Sequence[str]) -> None:
+    kind, _ = ds_kind(path)
+    records = ds_records(state, kind)
+    for name in sorted(records):
+        if keys:
+            value = " ".join(ds_values(records[name].get(keys[0], "")))
+            out(f"{name.ljust(max(24, len(name) + 1))}{value}")
+        else:
+            out(name)
+
+
+def dscl_search(state: State, path: str, key: str, value: str) -> None:
+    kind, _ = ds_kind(path)
+    for name, record in sorted(ds_records(state, kind).items()):
+        values = ds_values(record.get(key, []))
+        if value in values:
+            out(f"{name}\t\t{key} = (")
+            out("\n".join(f"    {v}" for v in values))
+            out(")")
+
+
+def ds_editable(state: State, kind: str, name: str) -> Record:
+    """The record as stored in the simulator, copied in from NSS if need be."""
+    stored: dict[str, Record] = state["directory"][kind]
+    if name not in stored:
+        record = ds_records(state, kind).get(name)
+        if record is None:
+            raise ds_not_found()
+        stored[name] = record
+    return stored[name]
+
+
+def ds_create(state: State, kind: str, name: str) -> Record:
+    if name in state["directory"]["deleted"][kind]:
+        state["directory"]["deleted"][kind].remove(name)
+    if name not in ds_records(state, kind):
+        state["directory"][kind][name] = {"RecordName": name}
+    return ds_editable(state, kind, name)
+
+
+def ds_delete(state: State, kind: str, name: str) -> None:
+    if name not in ds_records(state, kind):
+        raise ds_not_found()
+    state["directory"][kind].pop(name, None)
+    state["directory"]["deleted"][kind].append(name)
+
+
+def dscl_write(verb: str, path: str, rest: Sequence[str]) -> None:
+    if not is_root():
+        raise CommandError(40, "<main> attribute status: eDSPermissionError\n"
+                               "<dscl_cmd> DS Error: -14120 (eDSPermissionError)")
+    kind, name = ds_kind(path)
+    if name is None:
+        raise CommandError(64, "dscl: a record path is required")
+    with transaction() as state:
+        if verb == "-delete" and not rest:
+            ds_delete(state, kind, name)
+            return
+        record = ds_create(state, kind, name) if verb == "-create" else ds_editable(state, kind, name)
+        if verb == "-passwd":
+            record["Password"] = "********"
+            record["macsim_password_sha256"] = hashlib.sha256(rest[-1].encode()).hexdigest()
+        elif verb == "-create" and rest:
+            record[rest[0]] = list(rest[1:]) if len(rest) > 2 else (rest[1] if len(rest) > 1 else "")
+        elif verb == "-append" and rest:
+            record[rest[0]] = ds_values(record.get(rest[0], [])) + list(rest[1:])
+        elif verb == "-delete":
+            record.pop(rest[0], None)
+
+
+def dscl_main(args: list[str]) -> int:
+    if len(args) < 3:
+        raise CommandError(64, "Usage: dscl [options] [<datasource> [<command>]]")
+    verb, path, rest = args[1], args[2], args[3:]   # args[0]: node, "." or /Local/Default
+    if verb == "-read":
+        dscl_read(read_state(), path, rest)
+    elif verb == "-list":
+        dscl_list(read_state(), path, rest)
+    elif verb == "-search" and len(rest) == 2:
+        dscl_search(read_state(), path, rest[0], rest[1])
+    elif verb in ("-create", "-append", "-delete", "-passwd"):
+        dscl_write(verb, path, rest)
+    else:
+        raise CommandError(64, f"Invalid command: {verb}")
+    return 0
+
+
+DSEDIT_VALUE_OPTIONS = {"-o", "-i", "-r", "-a", "-d", "-t", "-m", "-n", "-u", "-P", "-T", "-c", "-s", "-k", "-g"}
+
+
+def dseditgroup_parse(args: Sequence[str]) -> tuple[dict[str, str], str | None]:
+    options: dict[str, str] = {}
+    positional: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word in DSEDIT_VALUE_OPTIONS and index + 1 < len(args):
+            options[word] = args[index + 1]
+            index += 2
+            continue
+        if word.startswith("-"):
+            options[word] = ""
+        else:
+            positional.append(word)
+        index += 1
+    return options, positional[-1] if positional else None
+
+
+def dsedit_apply(state: State, op: str, options: dict[str, str], name: str) -> None:
+    groups = ds_records(state, "groups")
+    if op == "create":
+        if name in groups:
+            raise CommandError(1, "Group already exists.")   # UNCONFIRMED wording
+        record = ds_create(state, "groups", name)
+        record.update(PrimaryGroupID=options.get("-i") or dsedit_next_gid(groups),
+                      GroupMembership=[], RealName=options.get("-r", name))
+    elif op == "delete":
+        ds_delete(state, "groups", name)
+    elif op == "edit":
+        record = ds_editable(state, "groups", name)
+        members = ds_values(record.get("GroupMembership", []))
+        if "-a" in options and options["-a"] not in members:
+            members.append(options["-a"])
+        if "-d" in options and options["-d"] in members:
+            members.remove(options["-d"])
+        record["GroupMembership"] = members
+        if "-i" in options:
+            record["PrimaryGroupID"] = options["-i"]
+
+
+def dsedit_next_gid(groups: dict[str, Record]) -> str:
+    used = {int(g["PrimaryGroupID"]) for g in groups.values() if "PrimaryGroupID" in g}
+    return str(max([501] + [gid + 1 for gid in used if gid >= 501]))
+
+
+def dseditgroup_read(name: str) -> int:
+    record = ds_records(read_state(), "groups").get(name)
+    if record is None:
+        raise CommandError(64, "Group not found.")
+    for key, value in sorted(record.items()):
+        out(f"dsAttrTypeStandard:{key} -")
+        out("\n".join(f"\t\t{v}" for v in ds_values(value)))
+    return 0
+
+
+def dseditgroup_checkmember(member: str, name: str) -> int:
+    record = ds_records(read_state(), "groups").get(name)
+    if record is None:
+        raise CommandError(64, "Group not found.")
+    if member in ds_values(record.get("GroupMembership", [])):
+        out(f"yes {member} is a member of {name}")
+        return 0
+    out(f"no {member} is NOT a member of {name}")
+    return 1
+
+
+def dseditgroup_main(args: list[str]) -> int:
+    options, name = dseditgroup_parse(args)
+    op = options.get("-o", "read")
+    if name is None:
+        raise CommandError(64, "Usage: dseditgroup [-pqv] [-o edit|create|delete|read|checkmember] groupname")
+    if op == "read":
+        return dseditgroup_read(name)
+    if op == "checkmember":
+        return dseditgroup_checkmember(options.get("-m", ""), name)
+    if not is_root():
+        raise CommandError(1, "Operation not permitted.")
+    with transaction() as state:
+        dsedit_apply(state, op, options, name)
+    return 0
+
+
+def defaults_render(value: Any) -> str:
+    """Old-style plist text, as `defaults read` prints."""
+    def word(item: Any) -> str:
+        text = str(item)
+        return text if re.fullmatch(r"[A-Za-z0-9_$+/:.-]+", text) else json.dumps(text)
+    if isinstance(value, list):
+        return "(\n" + ",\n".join(f"    {word(v)}" for v in value) + "\n)"
+    return word(value)
+
+
+def defaults_main(args: list[str]) -> int:
+    if len(args) < 3 or args[0] not in ("read", "write", "delete"):
+        raise CommandError(1, "Command line interface to a user's defaults.")
+    verb, domain, key, rest = args[0], args[1], args[2], args[3:]
+    if verb == "read":
+        value = read_state()["defaults"].get(domain, {}).get(key)
+        if value is None:
+            raise CommandError(1, f"\nThe domain/default pair of ({domain}, {key}) does not exist")
+        out(defaults_render(value))
+        return 0
+    with transaction() as state:
+        entries = state["defaults"].setdefault(domain, {})
+        if verb == "delete":
+            entries.pop(key, None)
+        elif rest[:1] == ["-array-add"]:
+            entries[key] = list(entries.get(key, [])) + rest[1:]
+        elif rest[:1] == ["-array"]:
+            entries[key] = rest[1:]
+        else:
+            entries[key] = rest[-1] if rest else ""
+    return 0
+
+
+# --------------------------------------------------------------------------
+# cmake (configure and build of llama.cpp on macOS)
+# --------------------------------------------------------------------------
+
+CMAKE_VERSION = "3.31.5"
+LLAMA_VERSION_LINES = ("version: 1 (0c1e570)", "built with Apple clang for arm64-apple-darwin")
+
+
+def cmake_define(text: str) -> tuple[str, str, str]:
+    """'-DNAME:TYPE=VALUE' body -> (NAME, TYPE, VALUE).
+
+    Without a type, ON/OFF values are typed BOOL, as llama.cpp's option()
+    declarations make them in a real cache; anything else is STRING.
+    """
+    name, _, value = text.partition("=")
+    name, _, kind = name.partition(":")
+    if not kind:
+        kind = "BOOL" if value.upper() in ("ON", "OFF", "TRUE", "FALSE") else "STRING"
+    return name, kind, value
+
+
+def cmake_parse_configure(args: Sequence[str]) -> tuple[str, str, dict[str, list[str]]]:
+    source, build, defines = ".", "", {}
+    words = list(args)
+    while words:
+        word = words.pop(0)
+        if word in ("-S", "-B", "-D", "-G") and words:
+            word = word + words.pop(0)
+        if word.startswith("-S"):
+            source = word[2:]
+        elif word.startswith("-B"):
+            build = word[2:]
+        elif word.startswith("-D"):
+            name, kind, value = cmake_define(word[2:])
+            defines[name] = [kind, value]
+    if not build:
+        build = os.getcwd()
+    return os.path.abspath(source), os.path.abspath(build), defines
+
+
+def cmake_write_cache(build: str, source: str, cache: dict[str, list[str]]) -> None:
+    os.makedirs(build, exist_ok=True)
+    lines = ["# This is the CMakeCache file.", "# Written by macsim (simulated CMake).", "",
+             f"CMAKE_HOME_DIRECTORY:INTERNAL={source}",
+             "CMAKE_CXX_COMPILER:FILEPATH=/Library/Developer/CommandLineTools/usr/bin/c++",
+             "CMAKE_OSX_ARCHITECTURES:STRING=arm64"]
+    lines += [f"{name}:{kind}={value}" for name, (kind, value) in sorted(cache.items())]
+    with open(os.path.join(build, "CMakeCache.txt"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def cmake_configure(args: Sequence[str]) -> int:
+    source, build, defines = cmake_parse_configure(args)
+    if not os.path.isfile(os.path.join(source, "CMakeLists.txt")):
+        raise CommandError(1, f"CMake Error: The source directory \"{source}\" does not appear "
+                              "to contain CMakeLists.txt.")
+    with transaction() as state:
+        require_clt_for_cmake(state)
+        entry = state["cmake"]["builds"].setdefault(build, {"source": source, "cache": {},
+                                                           "targets": {}, "configures": 0})
+        entry["cache"].update(defines)     # a re-configure keeps earlier -D values
+        entry["configures"] += 1
+        cmake_write_cache(build, source, entry["cache"])
+    out("-- The C compiler identification is AppleClang 16.0.0.16000026")
+    out("-- The CXX compiler identification is AppleClang 16.0.0.16000026")
+    out("-- Configuring done (0.1s)")
+    out("-- Generating done (0.1s)")
+    out(f"-- Build files have been written to: {build}")
+    return 0
+
+
+def require_clt_for_cmake(state: State) -> None:
+    try:
+        require_clt(state)
+    except CommandError as error:
+        raise CommandError(1, error.message + "\n"
+                              "CMake Error at CMakeLists.txt:1 (project):\n"
+                              "  No CMAKE_CXX_COMPILER could be found.\n\n"
+                              "  Tell CMake where to find the compiler by setting either the "
+                              "environment\n  variable \"CXX\" or the CMake cache entry "
+                              "CMAKE_CXX_COMPILER to the full path\n  to the compiler, or to "
+                              "the compiler name if it is in the PATH.\n\n"
+                              "-- Configuring incomplete, errors occurred!")
+
+
+def cmake_fake_binary(name: str) -> str:
+    version = " ".join(f"'{line}'" for line in LLAMA_VERSION_LINES)
+    return ("#!/bin/sh\n"
+            f"# {name}: simulated Apple-silicon build made by macsim's cmake.\n"
+            "case \"${1:-}\" in\n"
+            f"  --version) printf '%s\\n' {version} >&2; exit 0 ;;\n"
+            "esac\n"
+            f"echo \"{name} (macsim): simulated binary, arguments: $*\" >&2\n"
+            "exit 0\n")
+
+
+def cmake_parse_build(args: Sequence[str]) -> tuple[str, list[str]]:
+    build, targets, words = os.path.abspath(args[0]), [], list(args[1:])
+    while words:
+        word = words.pop(0)
+        if word in ("--target", "-t"):
+            while words and not words[0].startswith("-"):
+                targets.append(words.pop(0))
+        elif word in ("--config", "-j", "--parallel") and words and not words[0].startswith("-"):
+            words.pop(0)
+    return build, targets or ["all"]
+
+
+def cmake_build(args: Sequence[str]) -> int:
+    if not args:
+        raise CommandError(1, "Usage: cmake --build <dir> [options] [-- [native-options]]")
+    build, targets = cmake_parse_build(args)
+    with transaction() as state:
+        entry = state["cmake"]["builds"].get(build)
+        if entry is None or not os.path.isfile(os.path.join(build, "CMakeCache.txt")):
+            raise CommandError(1, "Error: could not load cache")
+        require_clt(state)
+        os.makedirs(os.path.join(build, "bin"), exist_ok=True)
+        for target in targets:
+            entry["targets"][target] = entry["targets"].get(target, 0) + 1
+            if target != "all":
+                cmake_install_binary(os.path.join(build, "bin", target), target)
+            out(f"[100%] Built target {target}")
+    return 0
+
+
+def cmake_install_binary(path: str, name: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(cmake_fake_binary(name))
+    os.chmod(path, 0o755)
+
+
+def cmake_main(args: list[str]) -> int:
+    if not read_state()["brew"]["installed"].get("cmake"):
+        # Only `brew install cmake` provides cmake on the Mac.
+        raise CommandError(127, "cmake: command not found")
+    if args[:1] == ["--version"]:
+        out(f"cmake version {CMAKE_VERSION}\n\nCMake suite maintained and supported by Kitware "
+            "(kitware.com/cmake).")
+        return 0
+    if args[:1] == ["--build"]:
+        return cmake_build(args[1:])
+    return cmake_configure(args)
+
+
+# --------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "networksetup": networksetup_main,
+    "ifconfig": ifconfig_main,
+    "sw_vers": sw_vers_main,
+    "xcode-select": xcode_select_main,
+    "brew": brew_main,
+    "launchctl": launchctl_main,
+    "dscl": dscl_main,
+    "dseditgroup": dseditgroup_main,
+    "defaults": defaults_main,
+    "cmake": cmake_main,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    name = os.path.basename(argv[0])
+    args = list(argv[1:])
+    if name not in COMMANDS and args and args[0] in COMMANDS:
+        name, args = args[0], args[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        sys.stderr.write(f"macsim: simulated commands: {', '.join(sorted(COMMANDS))}\n")
+        return 64
+    try:
+        return command(args)
+    except CommandError as error:
+        if error.message:
+            sys.stderr.write(error.message + "\n")
+        return error.status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
