@@ -1,0 +1,58 @@
+"""IPv4 filters for CIDR strings such as ``192.168.100.2/24``.
+
+Standard library only, so the controller needs no netaddr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def _iface(value: str) -> ipaddress.IPv4Interface:
+    if "/" not in str(value):
+        raise ValueError(f"{value!r} has no /prefix")
+    return ipaddress.IPv4Interface(str(value))
+
+
+def ipv4_address(value: str) -> str:
+    """``192.168.100.2/24`` -> ``192.168.100.2``."""
+    return str(_iface(value).ip)
+
+
+def ipv4_prefix(value: str) -> int:
+    """``192.168.100.2/24`` -> ``24``."""
+    return _iface(value).network.prefixlen
+
+
+def ipv4_netmask(value: str) -> str:
+    """``192.168.100.2/24`` -> ``255.255.255.0``."""
+    return str(_iface(value).netmask)
+
+
+def ipv4_network(value: str) -> str:
+    """``192.168.100.2/24`` -> ``192.168.100.0/24``."""
+    return str(_iface(value).network)
+
+
+def is_ipv4_cidr(value: object) -> bool:
+    """True for an IPv4 host address with an explicit prefix length."""
+    try:
+        iface = _iface(str(value))
+    except ValueError:
+        return False
+    net = iface.network
+    if net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
+        return False
+    return True
+
+
+class FilterModule:
+    """IPv4 CIDR helpers."""
+
+    def filters(self) -> dict:
+        return {
+            "ipv4_address": ipv4_address,
+            "ipv4_prefix": ipv4_prefix,
+            "ipv4_netmask": ipv4_netmask,
+            "ipv4_network": ipv4_network,
+        }
