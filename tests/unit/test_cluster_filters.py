@@ -23,18 +23,18 @@ def _load() -> ModuleType:
 
 cluster = _load()
 
-# Lines as llama-server 0c1e570 prints them while it loads a model over RPC
-# (src/llama-model.cpp, src/llama-context.cpp), with the systemd prefix cut.
+# Lines as llama-server 0c1e570 printed them in the lab's journal (--log-verbosity 4)
+# while loading gemma-3-270m over RPC; the second worker's line is added.
 LOAD_LOG = """\
-load_tensors: loading model tensors, this can take a while... (mmap = true, direct_io = false)
-load_tensors: offloading output layer to GPU
-load_tensors: offloading 17 repeating layers to GPU
-load_tensors: offloaded 19/19 layers to GPU
-load_tensors:   CPU_Mapped model buffer size =    80.00 MiB
-load_tensors: RPC0[192.168.100.2:50052] model buffer size =   160.56 MiB
-load_tensors: RPC1[192.168.100.3:50052] model buffer size =    70.25 MiB
-llama_kv_cache: RPC0[192.168.100.2:50052] KV buffer size =    52.00 MiB
-sched_reserve: RPC0[192.168.100.2:50052] compute buffer size =   130.01 MiB
+0.00.008.271 I srv    load_model: loading model '/var/lib/llama-models/gemma-3-270m-q4_k_m.gguf'
+0.00.854.522 I load_tensors: offloaded 19/19 layers to GPU
+0.00.854.528 I load_tensors:   CPU_Mapped model buffer size =   170.00 MiB
+0.00.854.529 I load_tensors: RPC0[192.168.100.2:50052] model buffer size =   160.56 MiB
+0.00.854.530 I load_tensors: RPC1[192.168.100.3:50052] model buffer size =    70.25 MiB
+0.01.333.655 I llama_context:        CPU  output buffer size =     4.00 MiB
+0.01.336.034 I llama_kv_cache: RPC0[192.168.100.2:50052] KV buffer size =    52.00 MiB
+0.01.359.208 I sched_reserve: RPC0[192.168.100.2:50052] compute buffer size =   130.01 MiB
+0.01.359.212 I sched_reserve:        CPU compute buffer size =     9.02 MiB
 """
 
 

@@ -53,7 +53,8 @@ CASES: dict[str, dict[str, Any]] = {
         "address": "192.168.100.1",
         "argv": [f"{BIN}/llama-server", "--model", "/Users/Shared/models/m.gguf",
                  "--rpc", "192.168.100.2:50052,192.168.100.3:50053", "--n-gpu-layers", "99",
-                 "--ctx-size", "4096", "--host", "0.0.0.0", "--port", "9999", "--alias", "gemma"],
+                 "--ctx-size", "4096", "--host", "0.0.0.0", "--port", "9999", "--log-verbosity", "4",
+                 "--alias", "gemma"],
         "env": {"LLAMA_API_KEY": "s3cret"},
     },
 }

@@ -1,0 +1,154 @@
+"""The services after converge: units, bind addresses, the endpoint, the report.
+
+Against the lab without molecule:
+  MOLECULE_INVENTORY_FILE=inventory/lab/hosts.yml MOLECULE_EPHEMERAL_DIRECTORY=$PWD \
+    pytest molecule/cluster/tests/test_services.py
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import labhosts
+
+HEADS = labhosts.group("llama_heads")
+WORKERS = labhosts.group("llama_workers")
+# (host, unit, account) for every service the roles run.
+UNITS = [(w, "llama-rpc-server", "llama-rpc") for w in WORKERS] + [(h, "llama-server", "llama-server") for h in HEADS]
+
+
+def _rpc_port(name: str) -> int:
+    return int(labhosts.hostvars(name).get("rpc_server_port", 50052))
+
+
+def _head_port(name: str) -> int:
+    return int(labhosts.hostvars(name).get("llama_server_port", 9999))
+
+
+def _http(name: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """Ask the head's server on its own loopback, with the head's python3."""
+    script = (
+        "import json,sys,urllib.request as u;"
+        "d=sys.argv[2].encode() if sys.argv[2] else None;"
+        "r=u.Request(sys.argv[1],data=d,headers={'Content-Type':'application/json'});"
+        "x=u.urlopen(r,timeout=120);print(x.status);print(x.read().decode())"
+    )
+    url = f"http://127.0.0.1:{_head_port(name)}{path}"
+    payload = json.dumps(body) if body else ""
+    out = labhosts.connect(name).check_output(f"python3 -c {_q(script)} {_q(url)} {_q(payload)}")
+    status, _, text = out.partition("\n")
+    return int(status), json.loads(text)
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def _listeners(name: str, port: int) -> set[str]:
+    out = labhosts.connect(name).check_output(f"ss -Hltn 'sport = :{port}'")
+    return {line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize(("name", "unit", "user"), UNITS)
+def test_unit_enabled_and_running(name: str, unit: str, user: str) -> None:
+    service = labhosts.connect(name).service(unit)
+    assert service.is_enabled
+    assert service.is_running
+
+
+@pytest.mark.parametrize(("name", "unit", "user"), UNITS)
+def test_unit_restarts_always(name: str, unit: str, user: str) -> None:
+    restart = labhosts.connect(name).check_output(f"systemctl show -p Restart --value {unit}.service")
+    assert restart == "always"
+
+
+@pytest.mark.parametrize(("name", "unit", "user"), UNITS)
+def test_runs_as_unprivileged_system_user(name: str, unit: str, user: str) -> None:
+    host = labhosts.connect(name)
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}.service")
+    owner = host.check_output(f"ps -o user= -p {pid}")
+    assert owner == user
+    assert host.user(user).uid < 1000
+    assert host.user(user).shell == "/usr/sbin/nologin"
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_rpc_worker_can_reach_gpu_groups(name: str) -> None:
+    host = labhosts.connect(name)
+    wanted = {g for g in ("video", "render") if host.group(g).exists}
+    assert wanted <= set(host.user("llama-rpc").groups)
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_rpc_server_listens_only_on_the_link_address(name: str) -> None:
+    assert _listeners(name, _rpc_port(name)) == {labhosts.address(name)}
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_rpc_server_not_on_the_management_address(name: str) -> None:
+    host = labhosts.connect(name)
+    eth0 = host.interface("eth0").addresses
+    assert eth0, "the container has no eth0 address to compare with"
+    for address in eth0:
+        assert not host.socket(f"tcp://{address}:{_rpc_port(name)}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{_rpc_port(name)}").is_listening
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_rpc_server_has_cache_and_all_cores(name: str) -> None:
+    host = labhosts.connect(name)
+    pid = host.check_output("systemctl show -p MainPID --value llama-rpc-server.service")
+    argv = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    environ = host.file(f"/proc/{pid}/environ").content_string.split("\0")
+    assert "--cache" in argv
+    assert argv[argv.index("--threads") + 1] == host.check_output("nproc")
+    assert "LLAMA_CACHE=/var/cache/llama-rpc-server" in environ
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_llama_server_is_healthy(name: str) -> None:
+    assert _http(name, "/health") == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_llama_server_uses_every_worker(name: str) -> None:
+    host = labhosts.connect(name)
+    pid = host.check_output("systemctl show -p MainPID --value llama-server.service")
+    argv = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    rpc = argv[argv.index("--rpc") + 1].split(",")
+    assert rpc == [f"{labhosts.address(w)}:{_rpc_port(w)}" for w in WORKERS]
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_completion_has_text(name: str) -> None:
+    status, reply = _http(name, "/v1/chat/completions",
+                          {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16, "temperature": 0})
+    assert status == 200
+    assert reply["choices"][0]["message"]["content"].strip()
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return json.loads((labhosts.reports_dir() / "cluster.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_report_says_the_remote_device_was_used(report: dict, name: str) -> None:
+    head = next(h for h in report["heads"] if h["head"] == name)
+    assert head["remote_used"] is True
+    for worker in WORKERS:
+        endpoint = f"{labhosts.address(worker)}:{_rpc_port(worker)}"
+        assert head["remote_model_mib"][endpoint] > 0
+        assert any(b["endpoint"] == endpoint and b["kind"] == "model" for b in head["rpc_buffers"])
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_report_workers_answered_with_the_built_protocol(report: dict, name: str) -> None:
+    head = next(h for h in report["heads"] if h["head"] == name)
+    assert sorted(w["host"] for w in head["workers"]) == WORKERS
+    for worker in head["workers"]:
+        assert worker["reachable"] is True
+        assert worker["protocol"] == head["build"]["rpc_protocol"]
+        assert worker["devices"] and worker["devices"][0]["total_bytes"] > 0
