@@ -1,0 +1,99 @@
+"""The llama_cpp role's CMake configure for backend cuda, architecture 121.
+
+This machine's CUDA toolkit has nvcc but no cuBLAS and no driver stub, so a
+fixture builds an overlay toolkit root the way LAB-NOTES describes (cuBLAS
+from the nvidia-cublas wheel, a link-time-only libcuda.so stub) and hands it to
+the role through llama_cpp_cuda_root. The role itself is not changed for it.
+
+  .venv/bin/pytest tests/integration/test_cuda_configure.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CUDA = Path("/usr/local/cuda")
+NVCC = CUDA / "bin" / "nvcc"
+CUBLAS = "nvidia-cublas==13.10.0.20"
+WHEELS = REPO / "build" / "cuda-wheels"
+
+pytestmark = pytest.mark.skipif(
+    not NVCC.exists(), reason=f"no nvcc at {NVCC}: the CUDA configure needs a CUDA toolkit on this machine"
+)
+
+
+def _cublas_wheel() -> Path:
+    """The cuBLAS wheel (444 MB), downloaded once into build/cuda-wheels."""
+    found = sorted(WHEELS.glob("nvidia_cublas-13.10.0.20-*.whl"))
+    if not found:
+        WHEELS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-d", str(WHEELS), CUBLAS],
+            check=True,
+        )
+        found = sorted(WHEELS.glob("nvidia_cublas-13.10.0.20-*.whl"))
+    assert found, f"pip download {CUBLAS} left no wheel in {WHEELS}"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def cuda_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An overlay of /usr/local/cuda with cuBLAS and a libcuda.so stub (configure and link checks only)."""
+    base = tmp_path_factory.mktemp("cuda-overlay")
+    root = base / "cuda"
+    root.mkdir()
+    subprocess.run(["cp", "-as", f"{CUDA}/.", f"{root}/"], check=True)
+    cublas = base / "cublas"
+    with zipfile.ZipFile(_cublas_wheel()) as wheel:
+        members = [m for m in wheel.namelist() if re.match(r"nvidia/cu13/(include/cublas.*\.h|lib/libcublas.*\.so\.13)$", m)]
+        wheel.extractall(cublas, members)
+    lib64 = root / "lib64"
+    (lib64 / "stubs").mkdir(parents=True, exist_ok=True)
+    for header in (cublas / "nvidia/cu13/include").iterdir():
+        target = root / "include" / header.name
+        if not target.exists():
+            target.symlink_to(header)
+    for library in (cublas / "nvidia/cu13/lib").iterdir():
+        for name in (library.name, library.name.removesuffix(".13")):
+            link = lib64 / name
+            if not link.exists():
+                link.symlink_to(library)
+    stub_source = base / "cuda_stub.c"
+    stub_source.write_text("void cuInit(void) {}\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib64 / "stubs" / "libcuda.so"), str(stub_source)], check=True)
+    return root
+
+
+def test_cuda_configure(cuda_root: Path, tmp_path: Path) -> None:
+    install_dir = tmp_path / "opt"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    subprocess.run(
+        [
+            shutil.which("ansible-playbook", path=env["PATH"]) or "ansible-playbook",
+            "-i", "localhost,",
+            str(REPO / "tests/integration/cuda-configure.yml"),
+            "-e", f"llama_cpp_cuda_root={cuda_root}",
+            "-e", f"llama_cpp_install_dir={install_dir}",
+        ],
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
+    caches = sorted(install_dir.glob("build/*-cuda-*/CMakeCache.txt"))
+    assert len(caches) == 1, caches
+    cache = caches[0].read_text()
+    assert re.search(r"^GGML_CUDA:BOOL=ON$", cache, re.M)
+    assert re.search(r"^GGML_RPC:BOOL=ON$", cache, re.M)
+    assert re.search(r"^CMAKE_CUDA_ARCHITECTURES:\w+=121a?$", cache, re.M)
+    assert re.search(rf"^CUDAToolkit_ROOT:\w+={re.escape(str(cuda_root))}$", cache, re.M) or str(cuda_root) in cache
+    # Configure only: nothing was installed, current was not created.
+    assert not (install_dir / "current").exists()
