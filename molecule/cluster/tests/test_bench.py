@@ -107,7 +107,10 @@ def test_meta_commit_is_the_heads_build(name: str) -> None:
 def test_meta_carries_link_figures(head: str, worker: str) -> None:
     link = json.loads((labhosts.reports_dir() / f"link-{head}-{worker}.json").read_text(encoding="utf-8"))
     meta = _report()["meta"]
-    assert meta["links"][worker] == {key: link[key] for key in ("link", "gbps", "mtu", "rtt_ms")}
+    assert meta["links"][worker]["measured_at"] == link["measured_at"], (
+        "the link was measured again after the latest bench; run the bench stage again"
+    )
+    assert meta["links"][worker] == {key: link[key] for key in ("link", "gbps", "mtu", "rtt_ms", "measured_at")}
     if worker == WORKERS[0]:
         assert meta["link"] == {key: link[key] for key in ("gbps", "mtu", "rtt_ms")}
         markdown = _latest().with_suffix(".md").read_text(encoding="utf-8")
