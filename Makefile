@@ -1,5 +1,5 @@
 # make lab   - build the lab containers and run site.yml against them
-# make test  - lint, unit tests and the molecule scenarios (what CI runs)
+# make test  - lint, pytest (unit + CUDA configure) and the molecule scenarios (what CI runs)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
@@ -56,7 +56,7 @@ host-tools: venv
 	scripts/build-host-tools.sh
 
 unit: venv host-tools
-	pytest tests/unit
+	pytest tests/unit tests/integration
 
 molecule: venv
 	for scenario in $(SCENARIOS); do \
