@@ -56,16 +56,22 @@ def cuda_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with zipfile.ZipFile(_cublas_wheel()) as wheel:
         members = [m for m in wheel.namelist() if re.match(r"nvidia/cu13/(include/cublas.*\.h|lib/libcublas.*\.so\.13)$", m)]
         wheel.extractall(cublas, members)
-    lib64 = root / "lib64"
+    # cp -as turns the toolkit's lib64 -> lib into a link to the real lib: point
+    # it at the overlay's own lib, and write only inside the overlay.
+    if (root / "lib64").is_symlink():
+        (root / "lib64").unlink()
+        (root / "lib64").symlink_to("lib")
+    lib64 = (root / "lib64").resolve()
+    assert base.resolve() in lib64.parents, f"overlay {lib64} is outside {base}"
     (lib64 / "stubs").mkdir(parents=True, exist_ok=True)
     for header in (cublas / "nvidia/cu13/include").iterdir():
         target = root / "include" / header.name
-        if not target.exists():
+        if not (target.exists() or target.is_symlink()):
             target.symlink_to(header)
     for library in (cublas / "nvidia/cu13/lib").iterdir():
         for name in (library.name, library.name.removesuffix(".13")):
             link = lib64 / name
-            if not link.exists():
+            if not (link.exists() or link.is_symlink()):
                 link.symlink_to(library)
     stub_source = base / "cuda_stub.c"
     stub_source.write_text("void cuInit(void) {}\n")

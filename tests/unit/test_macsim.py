@@ -653,6 +653,9 @@ def run_tasks(
         ANSIBLE_LOCAL_TEMP=str(mac.root / "ansible-local"),
         HOME=str(home or mac.root),
     )
+    # Only the json callback on stdout: not the project's ansible.cfg (make
+    # exports ANSIBLE_CONFIG), whose profile_tasks would print there too.
+    env.pop("ANSIBLE_CONFIG", None)
     result = subprocess.run(
         [
             str(ANSIBLE_PLAYBOOK),
