@@ -977,14 +977,19 @@ def lc_list(args: Sequence[str]) -> int:
     return 0
 
 
+def lc_mark_plist_disabled(state: State, domain: str, path: str, *, disabled: bool) -> None:
+    """What the legacy -w flag does: record the plist's label as (not) disabled."""
+    label = lc_check_plist_file(path, domain)["Label"]
+    state["launchd"]["disabled"].setdefault(domain, {})[label] = disabled
+
+
 def lc_load(args: Sequence[str]) -> int:
     paths = [a for a in args if not a.startswith("-")]
     domain = lc_default_domain()
     with transaction() as state:
         for path in paths:
             if "-w" in args:
-                label = lc_check_plist_file(path, domain)["Label"]
-                state["launchd"]["disabled"].setdefault(domain, {})[label] = False
+                lc_mark_plist_disabled(state, domain, path, disabled=False)
             try:
                 lc_bootstrap_one(state, domain, path)
             except CommandError as error:
@@ -999,8 +1004,7 @@ def lc_unload(args: Sequence[str]) -> int:
     with transaction() as state:
         for path in paths:
             if "-w" in args:
-                label = lc_check_plist_file(path, domain)["Label"]
-                state["launchd"]["disabled"].setdefault(domain, {})[label] = True
+                lc_mark_plist_disabled(state, domain, path, disabled=True)
             if state["launchd"]["services"].pop(lc_job_key_for(state, domain, path), None) is None:
                 raise CommandError(5, "Unload failed: 5: Input/output error")
     return 0
