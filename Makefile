@@ -6,11 +6,11 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 LAB ?= inventory/lab
-SCENARIOS ?= default macos cluster
+SCENARIOS ?= link macos cluster
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-export CONTAINERS_CONF := $(CURDIR)/roles/lab/files/containers.conf
+export CONTAINERS_CONF := $(CURDIR)/tests/lab/roles/lab/files/containers.conf
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help venv lab lab-down bench test lint syntax unit host-tools molecule clean
@@ -31,14 +31,14 @@ $(VENV)/.installed: requirements.txt scripts/bootstrap-host.sh
 	touch $@
 
 lab: venv
-	ansible-playbook -i $(LAB) playbooks/lab-up.yml
+	ansible-playbook -i $(LAB) tests/lab/lab-up.yml
 	ansible-playbook -i $(LAB) site.yml
 
 bench: venv
 	ansible-playbook -i $(LAB) site.yml --tags bench
 
 lab-down: venv
-	ansible-playbook -i $(LAB) playbooks/lab-down.yml
+	ansible-playbook -i $(LAB) tests/lab/lab-down.yml
 
 test: lint unit molecule
 

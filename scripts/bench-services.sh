@@ -11,7 +11,7 @@ WORKER=${WORKER:-llamalab-spark}
 HEAD=${HEAD:-llamalab-studio}
 URL=${URL:-http://127.0.0.1:9999}
 CACHE=${CACHE:-/var/cache/llama-rpc-server/rpc}
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/roles/lab/files/containers.conf}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/tests/lab/roles/lab/files/containers.conf}
 
 now() { date +%s.%N; }
 
