@@ -168,6 +168,32 @@ def restart_reasons(workers: Iterable[str], results: Iterable[Mapping[str, Any] 
     return reasons
 
 
+def worker_connections(
+    hosts: Iterable[str], endpoints: Iterable[str], outputs: Iterable[str], head_address: str
+) -> list[dict[str, Any]]:
+    """Whether each worker's RPC server has a connection from the head.
+
+    ``outputs`` are the workers' ``ss``/``netstat`` listings, in the order of
+    ``hosts`` and ``endpoints``. Each entry has the keys of a HELLO probe's
+    report (protocol and devices unknown without one) plus ``clients`` and
+    ``connected``.
+    """
+    report = []
+    for host, endpoint, output in zip(hosts, endpoints, outputs):
+        clients = tcp_peers(output, int(str(endpoint).rsplit(":", 1)[1]))
+        report.append({
+            "host": host,
+            "endpoint": endpoint,
+            "clients": clients,
+            "connected": head_address in clients,
+            "reachable": head_address in clients,
+            "error": "" if head_address in clients else f"no connection from {head_address}",
+            "protocol": None,
+            "devices": [],
+        })
+    return report
+
+
 class FilterModule:
     """Cluster topology."""
 
@@ -178,4 +204,5 @@ class FilterModule:
             "topology_errors": topology_errors,
             "tcp_peers": tcp_peers,
             "restart_reasons": restart_reasons,
+            "cluster_worker_connections": worker_connections,
         }

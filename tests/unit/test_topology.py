@@ -155,3 +155,15 @@ def test_restart_reasons_name_the_workers_that_dropped_the_head() -> None:
         "worker b has no connection from 192.168.100.1 at 192.168.100.3:50052 "
         "(its RPC server restarted since the head connected, or the head is not running)",
     ]
+
+
+def test_worker_connections_say_which_worker_serves_the_head() -> None:
+    other = "0 0 192.168.100.3:50052 192.168.100.9:40000\n"
+    report = topology.worker_connections(
+        ["spark", "spark2"], ["192.168.100.2:50052", "192.168.100.3:50052"], [SS, other], "192.168.100.1"
+    )
+    assert [(w["host"], w["connected"], w["clients"]) for w in report] == [
+        ("spark", True, ["192.168.100.1"]),
+        ("spark2", False, ["192.168.100.9"]),
+    ]
+    assert report[1]["error"] == "no connection from 192.168.100.1"
