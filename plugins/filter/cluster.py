@@ -1,4 +1,4 @@
-"""Cluster filters: the head's RPC endpoints and the proof of remote layers.
+"""Cluster filters: the head's RPC endpoints, the proof of remote layers, a build's binaries.
 
 ``rpc_endpoints`` is the one place that turns the worker inventory into the
 ``host:port`` list that llama-server's ``--rpc`` takes and cluster_check
@@ -75,6 +75,18 @@ def build_commit(build_info: str) -> str:
     return match.group("commit").lower() if match else ""
 
 
+def stamp_binaries(stamp: Mapping[str, Any], install_dir: str) -> dict[str, str]:
+    """Each tool of a llama_cpp stamp -> its path under ``<install_dir>/current/bin``.
+
+    ``{'binaries': {'rpc_server': 'ggml-rpc-server'}}`` and ``/opt/llama.cpp``
+    give ``{'rpc_server': '/opt/llama.cpp/current/bin/ggml-rpc-server'}``.
+    """
+    if not isinstance(stamp.get("binaries"), Mapping):
+        raise ValueError("the stamp has no 'binaries' mapping")
+    prefix = str(install_dir).rstrip("/") + "/current/bin/"
+    return {str(tool): prefix + str(name) for tool, name in stamp["binaries"].items()}
+
+
 def same_commit(short: str, full: str) -> bool:
     """True when ``short`` (at least 7 hex digits) is a prefix of the full commit ``full``."""
     short, full = str(short).lower(), str(full).lower()
@@ -92,4 +104,5 @@ class FilterModule:
             "offloaded_layers": offloaded_layers,
             "build_commit": build_commit,
             "same_commit": same_commit,
+            "stamp_binaries": stamp_binaries,
         }

@@ -19,11 +19,6 @@ def ipv4_address(value: str) -> str:
     return str(_iface(value).ip)
 
 
-def ipv4_prefix(value: str) -> int:
-    """``192.168.100.2/24`` -> ``24``."""
-    return _iface(value).network.prefixlen
-
-
 def ipv4_netmask(value: str) -> str:
     """``192.168.100.2/24`` -> ``255.255.255.0``."""
     return str(_iface(value).netmask)
@@ -52,7 +47,6 @@ class FilterModule:
     def filters(self) -> dict:
         return {
             "ipv4_address": ipv4_address,
-            "ipv4_prefix": ipv4_prefix,
             "ipv4_netmask": ipv4_netmask,
             "ipv4_network": ipv4_network,
         }

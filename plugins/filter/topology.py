@@ -64,9 +64,12 @@ def served_workers(head: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]]) 
     """The workers a head offloads to, in inventory order: those on its link.
 
     Each entry is ``{'host': name, 'endpoint': 'address:port'}``, the form
-    llama-server's ``--rpc`` and the checks take.
+    llama-server's ``--rpc`` and the checks take. A host that is no head
+    serves nobody.
     """
-    served = []
+    served: list[dict[str, Any]] = []
+    if not head["head"]:
+        return served
     for other in nodes:
         if other["worker"] and other["name"] != head["name"] and _same_link(head, other):
             address = str(_interface(other["address"]).ip)  # type: ignore[union-attr]

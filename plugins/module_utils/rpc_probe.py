@@ -253,13 +253,21 @@ _DEFINE = re.compile(
 )
 
 
-def parse_header_version(text: str) -> str:
-    """Return "M.m.p" from the RPC_PROTO_*_VERSION defines in header text."""
+def parse_header_version(text: str, name: str = "ggml-rpc.h", unversioned: str | None = None) -> str:
+    """Return "M.m.p" from the RPC_PROTO_*_VERSION defines in header text.
+
+    ``name`` names the header in errors. A header with none of the three
+    defines (a commit from before the protocol had a version) returns
+    ``unversioned`` when it is given; a header with only some of them is
+    always an error.
+    """
     found = {part: int(value) for part, value in _DEFINE.findall(text)}
+    if not found and unversioned is not None:
+        return unversioned
     missing = [part for part in ("MAJOR", "MINOR", "PATCH") if part not in found]
     if missing:
         raise ValueError(
-            "ggml-rpc.h has no RPC_PROTO_{}_VERSION define".format("/".join(missing))
+            "{} has no RPC_PROTO_{}_VERSION define".format(name, "/".join(missing))
         )
     return _version(found["MAJOR"], found["MINOR"], found["PATCH"])
 
@@ -267,7 +275,7 @@ def parse_header_version(text: str) -> str:
 def read_header_version(path: str) -> str:
     """Return "M.m.p" from the ggml-rpc.h at ``path``."""
     with open(path, encoding="utf-8") as header:
-        return parse_header_version(header.read())
+        return parse_header_version(header.read(), name=path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,13 +29,6 @@ options:
     description: Seconds for the whole probe, including connect and the fallback to the old HELLO layout.
     type: float
     default: 5
-  expected_protocol:
-    description:
-      - Protocol version C(major.minor.patch) the server must report, usually read from the
-        C(ggml-rpc.h) of the commit that was built.
-      - When set and the server reports another version, the module fails.
-    type: str
-    required: false
 author:
   - llama-lab
 notes:
@@ -49,7 +42,6 @@ EXAMPLES = r"""
     host: "{{ hostvars[item]['rpc_server_host'] }}"
     port: 50052
     timeout: 5
-    expected_protocol: "7.0.0"
   loop: "{{ groups['rpc_workers'] }}"
   register: __verify_rpc_hello
 
@@ -111,7 +103,6 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "host": {"type": "str", "required": True},
     "port": {"type": "int", "required": True},
     "timeout": {"type": "float", "default": 5.0},
-    "expected_protocol": {"type": "str", "required": False},
 }
 
 
@@ -122,13 +113,6 @@ def validate_params(params: dict[str, Any]) -> str:
     if params["timeout"] <= 0:
         return "timeout must be greater than 0, got {}".format(params["timeout"])
     return ""
-
-
-def mismatch_message(endpoint: str, found: str, expected: str) -> str:
-    """Return the failure message for a protocol mismatch, or '' when equal."""
-    if found == expected:
-        return ""
-    return f"RPC server {endpoint} reports protocol {found}, expected {expected}"
 
 
 def run_module() -> None:
@@ -145,12 +129,7 @@ def run_module() -> None:
         module.fail_json(
             msg=f"RPC probe failed: {exc}", endpoint=endpoint, changed=False
         )
-    facts = dict(result.as_dict(), endpoint=endpoint, changed=False)
-    expected = params["expected_protocol"]
-    error = mismatch_message(endpoint, result.protocol, expected) if expected else ""
-    if error:
-        module.fail_json(msg=error, expected_protocol=expected, **facts)
-    module.exit_json(**facts)
+    module.exit_json(**result.as_dict(), endpoint=endpoint, changed=False)
 
 
 def main() -> None:

@@ -51,6 +51,11 @@ def test_head_serves_the_workers_on_its_link_in_inventory_order() -> None:
     ]
 
 
+def test_a_worker_serves_nobody() -> None:
+    nodes = _pair()
+    assert topology.served_workers(nodes[0], nodes) == []
+
+
 def test_head_does_not_serve_a_worker_on_another_link() -> None:
     nodes = [_node("spark", "192.168.100.2/24"), _node("spark2", "10.9.0.2/24"), _node("studio", "192.168.100.1/24")]
     assert [w["host"] for w in topology.served_workers(nodes[2], nodes)] == ["spark"]
