@@ -267,8 +267,18 @@ def test_header_version_needs_all_three_defines(tmp_path: Path) -> None:
     header.write_text(
         "#define RPC_PROTO_MAJOR_VERSION    3\n#define RPC_PROTO_MINOR_VERSION 6\n"
     )
-    with pytest.raises(ValueError, match="PATCH"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(header))} has no RPC_PROTO_PATCH_VERSION define$"):
         rpc_probe.read_header_version(str(header))
+
+
+def test_header_without_defines() -> None:
+    text = '#pragma once\n#include "ggml-backend.h"\n'
+    with pytest.raises(ValueError, match="^ggml-rpc.h has no RPC_PROTO_MAJOR/MINOR/PATCH_VERSION define$"):
+        rpc_probe.parse_header_version(text)
+    assert rpc_probe.parse_header_version(text, unversioned="unversioned") == "unversioned"
+    # A partial version is an error even where an unversioned header is accepted.
+    with pytest.raises(ValueError, match="MINOR/PATCH"):
+        rpc_probe.parse_header_version("#define RPC_PROTO_MAJOR_VERSION 7\n", unversioned="unversioned")
 
 
 def test_cli_prints_json(rpc_server: RealServer, capsys: pytest.CaptureFixture) -> None:
