@@ -99,3 +99,20 @@ def test_build_commit(build_info: str, commit: str) -> None:
 )
 def test_same_commit(short: str, same: bool) -> None:
     assert cluster.same_commit(short, "0c1e57098bba43ac29e6e3b677cdceebdd22334f") is same
+
+
+def test_stamp_binaries_point_under_current() -> None:
+    stamp = {"release": "0c1e57098bba-cpu-1234567890", "binaries": {"llama_server": "llama-server", "llama_bench": "llama-bench"}}
+    assert cluster.stamp_binaries(stamp, "/opt/llama.cpp") == {
+        "llama_server": "/opt/llama.cpp/current/bin/llama-server",
+        "llama_bench": "/opt/llama.cpp/current/bin/llama-bench",
+    }
+    assert cluster.stamp_binaries({"binaries": {"rpc_server": "rpc-server"}}, "/srv/llama/") == {
+        "rpc_server": "/srv/llama/current/bin/rpc-server"
+    }
+
+
+@pytest.mark.parametrize("stamp", [{}, {"binaries": ["llama-server"]}])
+def test_stamp_binaries_needs_the_binaries_mapping(stamp: dict) -> None:
+    with pytest.raises(ValueError, match="no 'binaries' mapping"):
+        cluster.stamp_binaries(stamp, "/opt/llama.cpp")
