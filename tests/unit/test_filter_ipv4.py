@@ -12,7 +12,6 @@ tests = load("test", "ipv4").TestModule().tests()
 
 def test_parts_of_a_cidr() -> None:
     assert ipv4.ipv4_address("192.168.100.2/24") == "192.168.100.2"
-    assert ipv4.ipv4_prefix("192.168.100.2/24") == 24
     assert ipv4.ipv4_netmask("192.168.100.2/24") == "255.255.255.0"
     assert ipv4.ipv4_network("192.168.100.2/24") == "192.168.100.0/24"
     assert ipv4.ipv4_netmask("10.1.2.3/20") == "255.255.240.0"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
+import struct
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -68,12 +70,58 @@ def test_connect_error_names_endpoint(
     assert "refused" in result["msg"]
 
 
-def test_protocol_mismatch_message(rpc_hello: ModuleType) -> None:
-    assert rpc_hello.mismatch_message("h:1", "7.0.0", "7.0.0") == ""
-    assert (
-        rpc_hello.mismatch_message("h:1", "7.0.0", "6.1.0")
-        == "RPC server h:1 reports protocol 7.0.0, expected 6.1.0"
+def caps_server(version: tuple[int, int, int], memory: tuple[int, int]) -> socket.socket:
+    """A one-device protocol >= 4 server that answers one client, in a thread."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def command(conn: socket.socket) -> tuple[int, bytes]:
+        cmd, size = struct.unpack("<BQ", conn.recv(9, socket.MSG_WAITALL))
+        return cmd, conn.recv(size, socket.MSG_WAITALL) if size else b""
+
+    def reply(conn: socket.socket, payload: bytes) -> None:
+        conn.sendall(struct.pack("<Q", len(payload)) + payload)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            assert command(conn) == (rpc_probe.CMD_HELLO, bytes(rpc_probe.CONN_CAPS_SIZE))
+            reply(conn, bytes([*version, 0]) + bytes(rpc_probe.CONN_CAPS_SIZE))
+            assert command(conn) == (rpc_probe.CMD_DEVICE_COUNT, b"")
+            reply(conn, struct.pack("<I", 1))
+            assert command(conn) == (rpc_probe.CMD_GET_DEVICE_MEMORY, struct.pack("<I", 0))
+            reply(conn, struct.pack("<QQ", *memory))
+            conn.recv(1)  # the probe's EOF
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_reports_protocol_and_devices(
+    rpc_hello: ModuleType, capsys: pytest.CaptureFixture
+) -> None:
+    with caps_server((7, 1, 2), (300, 1000)) as listener:
+        port = int(listener.getsockname()[1])
+        result = run(rpc_hello, {"host": "127.0.0.1", "port": port, "timeout": 5}, capsys)
+    assert result.get("failed", False) is False and result["changed"] is False
+    assert (result["protocol"], result["hello_layout"], result["endpoint"]) == (
+        "7.1.2",
+        "caps",
+        f"127.0.0.1:{port}",
     )
+    assert result["devices"] == [{"index": 0, "free_bytes": 300, "total_bytes": 1000}]
+
+
+def test_expected_protocol_is_not_an_option(
+    rpc_hello: ModuleType, capsys: pytest.CaptureFixture
+) -> None:
+    # The comparison with the build lives in cluster_check, against the stamp.
+    result = run(
+        rpc_hello,
+        {"host": "127.0.0.1", "port": closed_port(), "expected_protocol": "7.0.0"},
+        capsys,
+    )
+    assert result["failed"] is True
+    assert "Unsupported parameters" in result["msg"] and "expected_protocol" in result["msg"]
 
 
 def test_validate_params_rejects_non_positive_timeout(rpc_hello: ModuleType) -> None:
