@@ -100,13 +100,13 @@ def _templar(role: str, case: dict[str, Any]) -> Templar:
         llama_server_build={},
         llama_server_restart_reasons=[],
         **INVENTORY[case["host"]],
-        **case["extra"],
     )
+    variables.update(case["extra"])
     return Templar(loader=loader, variables=variables)
 
 
-def _render(role: str, template: str) -> str:
-    templar = _templar(role, CASES[role])
+def _render(role: str, template: str, **extra: Any) -> str:
+    templar = _templar(role, {**CASES[role], "extra": {**CASES[role]["extra"], **extra}})
     text = (ROOT / "roles" / "service_unit" / "templates" / template).read_text(encoding="utf-8")
     return str(templar.template(trust_as_template(text)))
 
@@ -166,3 +166,36 @@ def test_api_key_is_never_on_the_command_line() -> None:
     unit = _render("llama_server", "service.unit.j2")
     assert "s3cret" not in unit
     assert "EnvironmentFile=/etc/default/llama-server.secret" in unit
+
+
+def _directives(unit: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            found.setdefault(key, []).append(value)
+    return found
+
+
+@pytest.mark.parametrize("role", sorted(CASES))
+def test_unit_is_confined_to_its_own_directories(role: str) -> None:
+    unit = _directives(_render(role, "service.unit.j2"))
+    for key, value in {
+        "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
+        "NoNewPrivileges": "yes", "LockPersonality": "yes", "SystemCallArchitectures": "native",
+        "MemoryDenyWriteExecute": "yes", "CapabilityBoundingSet": "",
+    }.items():
+        assert unit[key] == [value], key
+    assert "AF_INET" in unit["RestrictAddressFamilies"][0].split()
+    home = f"/var/lib/{'llama-rpc-server' if role == 'rpc_server' else 'llama-server'}"
+    assert shlex.split(unit["ReadWritePaths"][0])[0] == f"-{home}"
+    assert "DeviceAllow" not in unit
+
+
+def test_a_cuda_worker_keeps_its_gpu_devices_and_nothing_else() -> None:
+    unit = _directives(_render("rpc_server", "service.unit.j2", rpc_server_build={"backend": "cuda"}))
+    assert unit["DevicePolicy"] == ["closed"]
+    assert "/dev/nvidiactl rw" in unit["DeviceAllow"]
+    assert "char-nvidia-uvm rw" in unit["DeviceAllow"]
+    assert "PrivateDevices" not in unit
+    assert "MemoryDenyWriteExecute" not in unit
