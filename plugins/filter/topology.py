@@ -77,6 +77,20 @@ def served_workers(head: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]]) 
     return served
 
 
+def serving_heads(worker: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The heads that offload to a worker: those on its link, ``{'host', 'address'}`` each.
+
+    Their link addresses are the only ones its RPC port may accept.
+    """
+    if not worker["worker"]:
+        return []
+    return [
+        {"host": other["name"], "address": str(_interface(other["address"]).ip)}  # type: ignore[union-attr]
+        for other in nodes
+        if other["head"] and other["name"] != worker["name"] and _same_link(worker, other)
+    ]
+
+
 def topology_errors(me: Mapping[str, Any], nodes: Iterable[Mapping[str, Any]]) -> list[str]:
     """What is wrong with one host's place in the cluster, one sentence each.
 
@@ -204,6 +218,7 @@ class FilterModule:
         return {
             "cluster_node": node,
             "served_workers": served_workers,
+            "serving_heads": serving_heads,
             "topology_errors": topology_errors,
             "tcp_peers": tcp_peers,
             "restart_reasons": restart_reasons,

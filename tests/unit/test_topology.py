@@ -51,6 +51,14 @@ def test_head_serves_the_workers_on_its_link_in_inventory_order() -> None:
     ]
 
 
+def test_a_worker_accepts_the_heads_on_its_link_only() -> None:
+    nodes = _pair() + [topology.node({"direct_link_address": "10.9.0.1/24"}, "mac2", ["studio", "mac2"], WORKERS,
+                                     50052, 9999)]
+    nodes[1]["head"] = True
+    assert topology.serving_heads(nodes[0], nodes) == [{"host": "studio", "address": "192.168.100.1"}]
+    assert topology.serving_heads(nodes[1], nodes) == []
+
+
 def test_a_worker_serves_nobody() -> None:
     nodes = _pair()
     assert topology.served_workers(nodes[0], nodes) == []
