@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -61,11 +62,35 @@ def test_head_uses_networkd() -> None:
     assert studio.service("systemd-networkd").is_running
 
 
+def _report(head: str, worker: str) -> dict:
+    return json.loads((labhosts.reports_dir() / f"link-{head}-{worker}.json").read_text())
+
+
+def _ethtool_media(name: str) -> tuple[int, str]:
+    """Speed in Mb/s and duplex (lower case) of the host's link, from its own ethtool."""
+    out = labhosts.connect(name).check_output(f"ethtool {_iface(name)}")
+    speed = re.search(r"^\s*Speed:\s*(\d+)Mb/s\s*$", out, re.MULTILINE)
+    duplex = re.search(r"^\s*Duplex:\s*(\w+)\s*$", out, re.MULTILINE)
+    assert speed and duplex, f"ethtool on {name} reports no speed or duplex:\n{out}"
+    return int(speed.group(1)), duplex.group(1).lower()
+
+
 @pytest.mark.parametrize(("head", "worker"), [(a, b) for a in HEADS for b in WORKERS])
 def test_link_report(head: str, worker: str) -> None:
-    report = json.loads((labhosts.reports_dir() / f"link-{head}-{worker}.json").read_text())
+    report = _report(head, worker)
     assert report["mtu"] == 9000
     assert report["df_ping_ok"] == {"a_to_b": True, "b_to_a": True}
     assert min(report["gbps"].values()) >= labhosts.hostvars(head)["link_check_min_gbps"] == 9.0
     assert 0 < report["rtt_ms"]["min"] <= report["rtt_ms"]["avg"] <= report["rtt_ms"]["max"]
     assert set(report["speed_mbps"]) == {"a", "b"}
+
+
+@pytest.mark.parametrize(("head", "worker"), [(a, b) for a in HEADS for b in WORKERS])
+def test_link_report_speed_is_what_ethtool_reads(head: str, worker: str) -> None:
+    report = _report(head, worker)
+    assert (report["a"]["host"], report["b"]["host"]) == (head, worker)
+    for end, name in (("a", head), ("b", worker)):
+        media = _ethtool_media(name)
+        # The lab's veth pair reports 10 Gbit/s, full duplex.
+        assert media == (10000, "full")
+        assert (report["speed_mbps"][end], report["duplex"][end]) == media
