@@ -81,7 +81,7 @@ def test_ratio_is_rpc_over_local(kind: str) -> None:
 
 def test_rpc_run_went_through_the_workers() -> None:
     report = _report()
-    endpoints = [f"{labhosts.address(w)}:{int(labhosts.hostvars(w).get('rpc_server_port', 50052))}" for w in WORKERS]
+    endpoints = [f"{labhosts.address(w)}:{int(labhosts.hostvars(w).get('cluster_rpc_port', 50052))}" for w in WORKERS]
     argv = report["meta"]["settings"]["argv"]
     assert argv["rpc"][argv["rpc"].index("--rpc") + 1] == ",".join(endpoints)
     assert "--rpc" not in argv["local"]

@@ -24,11 +24,11 @@ UNITS = [(w, "llama-rpc-server", "llama-rpc") for w in WORKERS] + [(h, "llama-se
 
 
 def _rpc_port(name: str) -> int:
-    return int(labhosts.hostvars(name).get("rpc_server_port", 50052))
+    return int(labhosts.hostvars(name).get("cluster_rpc_port", 50052))
 
 
 def _head_port(name: str) -> int:
-    return int(labhosts.hostvars(name).get("llama_server_port", 9999))
+    return int(labhosts.hostvars(name).get("cluster_api_port", 9999))
 
 
 def _http(name: str, path: str, body: dict | None = None) -> tuple[int, dict]:
