@@ -1,0 +1,346 @@
+"""The watchdog's decisions (roles/watchdog/files/llama-watchdog), without a cluster.
+
+The script is loaded by path, like plugin_loader does for plugins: it has no
+.py suffix because it is installed as a program. The decision functions are
+pure, so each case hands them observations and the previous state and checks
+the action, the reason and the new state. The parsers get real `ss` output;
+the HELLO client talks to a tiny fake server (and to a real ggml-rpc-server
+when one is built).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "roles" / "watchdog" / "files" / "llama-watchdog"
+K = 3
+WORKER = "192.168.100.2:50052"
+HEAD = "192.168.100.1"
+
+
+def _load() -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader("llama_watchdog", str(SCRIPT))
+    spec = importlib.util.spec_from_loader("llama_watchdog", loader)
+    assert spec
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+wd = _load()
+
+
+def head_obs(**changes: Any) -> dict[str, Any]:
+    """A ready head with its worker connected whose completion answered; override what a case needs."""
+    obs: dict[str, Any] = {"active": True, "unit_state": "active", "health": "ok", "lost": [], "completion": "ok"}
+    obs.update(changes)
+    return obs
+
+
+def worker_obs(**changes: Any) -> dict[str, Any]:
+    """An active, idle RPC server that answered HELLO; override what a case needs."""
+    obs: dict[str, Any] = {"active": True, "unit_state": "active", "served": [], "queued": 0, "close_wait": 0, "hello": "ok"}
+    obs.update(changes)
+    return obs
+
+
+def run_ticks(decide: Any, observations: list[dict[str, Any]], *extra: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """Feed ticks in order, each with the state the previous one returned."""
+    state: dict[str, Any] = {}
+    results = []
+    for obs in observations:
+        action, reason, state = decide(obs, state, K, *extra)
+        results.append((action, reason, state))
+    return results
+
+
+# --- head -----------------------------------------------------------------
+
+def test_head_healthy_resets_the_count() -> None:
+    action, reason, state = wd.decide_head(head_obs(), {"failures": 2}, K)
+    assert (action, state["failures"]) == ("ok", 0)
+    assert reason.startswith("healthy")
+
+
+def test_head_loading_is_not_a_failure() -> None:
+    action, reason, state = wd.decide_head(head_obs(health="HTTP 503"), {"failures": 2}, K)
+    assert (action, state["failures"]) == ("wait", 0)
+    assert "loading" in reason
+
+
+def test_head_stopped_unit_is_left_to_its_manager() -> None:
+    action, reason, state = wd.decide_head({"active": False, "unit_state": "inactive"}, {"failures": 1}, K)
+    assert (action, state["failures"]) == ("wait", 0)
+    assert "inactive" in reason
+
+
+def test_head_busy_is_never_restarted() -> None:
+    """The completion timed out, /slots answers and a slot decoded more than at the last tick."""
+    before = {"failures": K - 1, "slots": {"0": [41, 300]}}
+    obs = head_obs(completion="timeout", slots={"0": [41, 345]})
+    action, reason, state = wd.decide_head(obs, before, K)
+    assert action == "busy"
+    assert "slot 0 task 41 at 345 tokens progressed" in reason
+    assert state == {"failures": 0, "slots": {"0": [41, 345]}}
+
+
+def test_head_a_new_task_in_a_slot_is_progress() -> None:
+    obs = head_obs(completion="timeout", slots={"0": [42, 3]})
+    action, _, _ = wd.decide_head(obs, {"slots": {"0": [41, 345]}}, K)
+    assert action == "busy"
+
+
+def test_head_hung_when_slots_does_not_answer_either() -> None:
+    action, reason, state = wd.decide_head(head_obs(completion="timeout", slots="timeout"), {}, K)
+    assert (action, state["failures"]) == ("fail", 1)
+    assert reason == "hung: the completion timed out and /slots gave timeout (1/3)"
+
+
+def test_head_hung_when_slots_shows_no_progress() -> None:
+    obs = head_obs(completion="timeout", slots={"0": [41, 345]})
+    action, reason, state = wd.decide_head(obs, {"failures": 1, "slots": {"0": [41, 345]}}, K)
+    assert (action, state["failures"]) == ("fail", 2)
+    assert "no slot progressed since the last tick (2/3)" in reason
+
+
+def test_head_hung_when_no_slot_is_processing() -> None:
+    action, reason, _ = wd.decide_head(head_obs(completion="timeout", slots={}), {"slots": {"0": [41, 345]}}, K)
+    assert action == "fail"
+    assert "no slot is processing" in reason
+
+
+def test_head_worker_gone() -> None:
+    action, reason, state = wd.decide_head(head_obs(lost=[WORKER]), {}, K)
+    assert (action, state["failures"]) == ("fail", 1)
+    assert reason == f"worker {WORKER} connection lost (1/3)"
+
+
+def test_head_health_that_does_not_answer_is_a_failure() -> None:
+    action, reason, _ = wd.decide_head(head_obs(health="timeout"), {}, K)
+    assert (action, reason) == ("fail", "/health: timeout (1/3)")
+
+
+def test_head_completion_error_is_a_failure_but_a_refused_key_is_not() -> None:
+    assert wd.decide_head(head_obs(completion="HTTP 500"), {}, K)[:2] == ("fail", "completion failed: HTTP 500 (1/3)")
+    action, reason, state = wd.decide_head(head_obs(completion="HTTP 401"), {"failures": 2}, K)
+    assert (action, state["failures"]) == ("wait", 0)
+    assert "API key" in reason
+
+
+def test_head_k_failures_in_a_row_restart_and_reset() -> None:
+    hung = head_obs(completion="timeout", slots="timeout")
+    results = run_ticks(wd.decide_head, [hung] * (K + 1))
+    assert [r[0] for r in results] == ["fail", "fail", "restart", "fail"]
+    assert [r[2]["failures"] for r in results] == [1, 2, 0, 1]
+    assert results[2][1] == "hung: the completion timed out and /slots gave timeout; 3 failures in a row"
+
+
+def test_head_a_success_breaks_the_row() -> None:
+    hung = head_obs(lost=[WORKER])
+    results = run_ticks(wd.decide_head, [hung, hung, head_obs(), hung, hung])
+    assert [r[0] for r in results] == ["fail", "fail", "ok", "fail", "fail"]
+
+
+def test_head_busy_breaks_the_row_and_stuck_slots_then_count() -> None:
+    def tick(tokens: int) -> dict[str, Any]:
+        return head_obs(completion="timeout", slots={"1": [7, tokens]})
+
+    results = run_ticks(wd.decide_head, [tick(10), tick(20), tick(20), tick(20), tick(20)])
+    assert [r[0] for r in results] == ["busy", "busy", "fail", "fail", "restart"]
+
+
+# --- worker ---------------------------------------------------------------
+
+def test_worker_serving_a_head_is_healthy_even_with_a_queue() -> None:
+    action, reason, state = wd.decide_worker(worker_obs(served=[HEAD], queued=1, hello=None), {"failures": 2}, K, [HEAD])
+    assert (action, reason, state["failures"]) == ("ok", f"serving head {HEAD}", 0)
+
+
+@pytest.mark.parametrize(("close_wait", "queued"), [(2, 0), (0, 1), (1, 2)])
+def test_worker_wedged_without_a_head(close_wait: int, queued: int) -> None:
+    obs = worker_obs(close_wait=close_wait, queued=queued, hello=None)
+    action, reason, state = wd.decide_worker(obs, {}, K, [HEAD])
+    assert (action, state["failures"]) == ("fail", 1)
+    assert reason == (f"wedged: {close_wait} connection(s) in CLOSE-WAIT, {queued} waiting to be accepted, "
+                      "no head served (serving: nobody) (1/3)")
+
+
+def test_worker_that_stopped_accepting() -> None:
+    obs = worker_obs(hello="no answer within 20 s")
+    action, reason, _ = wd.decide_worker(obs, {}, K, [HEAD])
+    assert (action, reason) == ("fail", "does not accept/serve: HELLO no answer within 20 s (1/3)")
+
+
+def test_worker_idle_and_answering() -> None:
+    action, reason, state = wd.decide_worker(worker_obs(), {"failures": 1}, K, [HEAD])
+    assert (action, reason, state["failures"]) == ("ok", "idle, answered HELLO", 0)
+
+
+def test_worker_serving_someone_else_is_left_alone() -> None:
+    action, reason, _ = wd.decide_worker(worker_obs(served=["192.168.100.9"], hello=None), {}, K, [HEAD])
+    assert (action, reason) == ("wait", "serving 192.168.100.9, not a head; not probed")
+
+
+def test_worker_foreign_client_blocking_a_queued_head_is_wedged() -> None:
+    action, reason, _ = wd.decide_worker(worker_obs(served=["192.168.100.9"], queued=1, hello=None), {}, K, [HEAD])
+    assert action == "fail"
+    assert "(serving: 192.168.100.9)" in reason
+
+
+def test_worker_stopped_unit_is_left_to_its_manager() -> None:
+    obs = {"active": False, "unit_state": "failed", "served": [], "queued": 0, "close_wait": 0}
+    assert wd.decide_worker(obs, {"failures": 2}, K, [HEAD])[0] == "wait"
+    assert not wd.needs_hello(obs)
+
+
+@pytest.mark.parametrize(
+    ("changes", "probe"),
+    [({}, True), ({"served": [HEAD]}, False), ({"queued": 1}, False), ({"close_wait": 1}, False)],
+)
+def test_worker_probes_only_an_idle_server(changes: dict[str, Any], probe: bool) -> None:
+    assert wd.needs_hello(worker_obs(**changes)) is probe
+
+
+def test_worker_k_failures_in_a_row_restart_and_reset() -> None:
+    wedged = worker_obs(close_wait=1, hello=None)
+    results = run_ticks(wd.decide_worker, [wedged, wedged, worker_obs(), wedged, wedged, wedged, wedged], [HEAD])
+    assert [r[0] for r in results] == ["fail", "fail", "ok", "fail", "fail", "restart", "fail"]
+    assert [r[2]["failures"] for r in results] == [1, 2, 0, 1, 2, 0, 1]
+
+
+# --- parsers --------------------------------------------------------------
+
+# `ss -Htanp '( sport = :50999 )'` against a real ggml-rpc-server: one client
+# accepted (it has the process), two waiting in the accept queue (no process
+# yet, listen Recv-Q 2), one of them closed by its client (CLOSE-WAIT).
+SS_WORKER = """\
+LISTEN     2      1      192.168.100.2:50052   0.0.0.0:*     users:(("ggml-rpc-server",pid=26300,fd=3))
+ESTAB      0      0      192.168.100.2:50052   192.168.100.1:38086 users:(("ggml-rpc-server",pid=26300,fd=4))
+ESTAB      33     0      192.168.100.2:50052   192.168.100.9:38094
+CLOSE-WAIT 34     0      192.168.100.2:50052   192.168.100.9:38112
+ESTAB      0      0      10.0.0.5:50052        10.0.0.7:40000 users:(("other",pid=1,fd=5))
+"""
+
+
+def test_parse_ss_tells_accepted_from_queued() -> None:
+    assert wd.parse_ss(SS_WORKER, WORKER) == (["192.168.100.1"], 2, 1)
+    assert wd.parse_ss("", WORKER) == ([], 0, 0)
+
+
+def test_parse_darwin() -> None:
+    lsof = "p812\nf7\nn192.168.100.2:50052->192.168.100.1:61234\nf9\nn192.168.100.1:61234->192.168.100.2:50052\n"
+    netstat = (
+        "Active Internet connections (including servers)\n"
+        "Proto Recv-Q Send-Q  Local Address          Foreign Address        (state)\n"
+        "tcp4       0      0  192.168.100.2.50052    192.168.100.1.61234    ESTABLISHED\n"
+        "tcp4      33      0  192.168.100.2.50052    192.168.100.9.50111    CLOSE_WAIT\n"
+        "tcp4       0      0  192.168.100.2.50052    *.*                    LISTEN\n"
+    )
+    listen = "Current listen queue sizes (qlen/incqlen/maxqlen)\nListen         Local Address\n1/0/1          192.168.100.2.50052\n"
+    assert wd.parse_darwin(lsof, netstat, listen, WORKER) == (["192.168.100.1"], 1, 1)
+
+
+def test_established_peers_linux_and_macos() -> None:
+    ss = "0      0      192.168.100.1:41234 192.168.100.2:50052\n0 0 127.0.0.1:9999 127.0.0.1:5555\n"
+    netstat = "tcp4  0  0  192.168.100.1.61234  192.168.100.2.50052  ESTABLISHED\ntcp4 0 0 *.9999 *.* LISTEN\n"
+    assert wd.established_peers(ss) == [WORKER, "127.0.0.1:5555"]
+    assert wd.established_peers(netstat) == [WORKER]
+
+
+# --- the HELLO client -----------------------------------------------------
+
+def _fake_server(reply: bytes | None) -> tuple[socket.socket, int]:
+    """A listening socket that answers one HELLO with `reply`, or never accepts (None)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            request = conn.recv(64)
+            if request[:9] == struct.pack("<BQ", 14, 24):
+                conn.sendall(reply or b"")
+
+    if reply is not None:
+        threading.Thread(target=serve, daemon=True).start()
+    return server, int(server.getsockname()[1])
+
+
+def test_hello_accepts_a_28_byte_reply() -> None:
+    server, port = _fake_server(struct.pack("<Q", 28) + bytes([7, 0, 0, 0]) + bytes(24))
+    with server:
+        assert wd.hello("127.0.0.1", port, 2) == "ok"
+
+
+def test_hello_times_out_on_a_server_that_does_not_accept() -> None:
+    server, port = _fake_server(None)
+    with server:
+        started = time.monotonic()
+        assert wd.hello("127.0.0.1", port, 0.5) == "no answer within 0.5 s"
+        assert time.monotonic() - started < 2
+
+
+def test_hello_refuses_a_wrong_reply() -> None:
+    server, port = _fake_server(struct.pack("<Q", 3) + b"abc")
+    with server:
+        assert wd.hello("127.0.0.1", port, 2).startswith("failed:")
+
+
+def test_hello_connection_refused() -> None:
+    server, port = _fake_server(None)
+    server.close()
+    assert wd.hello("127.0.0.1", port, 1).startswith("failed:")
+
+
+@pytest.fixture()
+def rpc_server() -> Iterator[int]:
+    """A real ggml-rpc-server on loopback, when one is built (as test_rpc_probe finds it)."""
+    binary = Path(os.environ.get("LLAMA_RPC_SERVER", str(ROOT / "build" / "host" / "bin" / "ggml-rpc-server")))
+    if not os.access(binary, os.X_OK) or not shutil.which("ss"):
+        pytest.skip(f"no ggml-rpc-server at {binary} (set LLAMA_RPC_SERVER), or no ss")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = dict(os.environ, LD_LIBRARY_PATH=str(binary.parent))
+    proc = subprocess.Popen([str(binary), "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while wd.hello("127.0.0.1", port, 1) != "ok":
+            assert proc.poll() is None and time.monotonic() < deadline, "ggml-rpc-server did not start"
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_real_server_busy_probe_times_out_and_the_server_survives(rpc_server: int) -> None:
+    """While a client holds the server, HELLO waits in the queue; the reset leaves the server alive."""
+    with socket.create_connection(("127.0.0.1", rpc_server)) as client:
+        client.sendall(struct.pack("<BQ", 14, 24) + bytes(24))
+        assert len(client.recv(36)) >= 8
+        assert wd.hello("127.0.0.1", rpc_server, 0.5) == "no answer within 0.5 s"
+        listing = subprocess.run(["ss", "-Htanp", f"( sport = :{rpc_server} )"], capture_output=True, text=True,
+                                 check=False).stdout
+        served, _, _ = wd.parse_ss(listing, f"127.0.0.1:{rpc_server}")
+        assert served == ["127.0.0.1"]
+    for _ in range(5):
+        assert wd.hello("127.0.0.1", rpc_server, 5) == "ok"
+
