@@ -65,6 +65,11 @@ def plan_devices(rpc_results: Sequence[Mapping[str, Any]], head_devices: Sequenc
     return _PLAN.llama_devices(rpc_results, head_devices)
 
 
+def worker_devices(endpoints: Sequence[str], memories: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Each worker's device_memory devices -> rpc_hello-shaped results, in --rpc order."""
+    return _PLAN.rpc_results_from_memory(endpoints, memories)
+
+
 class FilterModule:
     """Split-plan helpers."""
 
@@ -74,4 +79,5 @@ class FilterModule:
             "plan_table": plan_table,
             "plan_vs_buffers": plan_vs_buffers,
             "plan_devices": plan_devices,
+            "worker_devices": worker_devices,
         }

@@ -490,3 +490,23 @@ def llama_devices(rpc_results: Sequence[Mapping[str, Any]], local: Sequence[Mapp
     found += [dict(d) for d in local if d["name"] != HOST]
     found += [dict(d) for d in local if d["name"] == HOST]
     return found
+
+
+def rpc_results_from_memory(endpoints: Sequence[str], memories: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """What each worker's RPC server will offer, from device_memory run on the worker itself.
+
+    Without a HELLO probe (which needs the worker free of its head), the
+    worker's own measurement stands in: its accelerators when it has any,
+    else its CPU (the RPC server's CPU device), indexed as the server
+    numbers them. The result has the shape of rpc_hello results, in
+    ``--rpc`` order, for llama_devices.
+    """
+    results = []
+    for endpoint, devices in zip(endpoints, memories):
+        offered = [d for d in devices if d["name"] != HOST] or [d for d in devices if d["name"] == HOST]
+        results.append({
+            "endpoint": endpoint,
+            "devices": [{"index": i, "free_bytes": int(d["free_bytes"]), "total_bytes": int(d["total_bytes"])}
+                        for i, d in enumerate(offered)],
+        })
+    return results

@@ -276,3 +276,17 @@ def test_plan_vs_buffers_flags_a_difference(gemma: dict) -> None:
     missing = [b for b in buffers if b["endpoint"] != "127.0.0.1:50153"]
     rows = plan_filters.plan_vs_buffers(result, missing, tolerance=0.5)["rows"]
     assert [r["reported_mib"] for r in rows if r["device"] == "RPC0[127.0.0.1:50153]"] == [None, None, None]
+
+
+def test_worker_memory_stands_in_for_a_probe_accelerators_first() -> None:
+    cuda_worker = [
+        {"name": "CUDA0", "free_bytes": 100, "total_bytes": 120, "source": "nvidia-smi"},
+        {"name": "CPU", "free_bytes": 50, "total_bytes": 60, "source": "/proc/meminfo"},
+    ]
+    cpu_worker = [{"name": "CPU", "free_bytes": 20, "total_bytes": 24, "source": "/proc/meminfo"}]
+    results = split_plan.rpc_results_from_memory(["10.0.0.2:50052", "10.0.0.3:50052"], [cuda_worker, cpu_worker])
+    assert results == [
+        {"endpoint": "10.0.0.2:50052", "devices": [{"index": 0, "free_bytes": 100, "total_bytes": 120}]},
+        {"endpoint": "10.0.0.3:50052", "devices": [{"index": 0, "free_bytes": 20, "total_bytes": 24}]},
+    ]
+    assert [d["name"] for d in split_plan.llama_devices(results)] == ["RPC0[10.0.0.2:50052]", "RPC0[10.0.0.3:50052]"]
