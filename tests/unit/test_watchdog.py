@@ -10,13 +10,18 @@ when one is built).
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
+import json
 import os
+import plistlib
+import shlex
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -344,3 +349,155 @@ def test_real_server_busy_probe_times_out_and_the_server_survives(rpc_server: in
     for _ in range(5):
         assert wd.hello("127.0.0.1", rpc_server, 5) == "ok"
 
+
+# --- the role: what it installs runs the CLI above ------------------------
+
+HEAD_VARS = {"watchdog_mode": "head", "watchdog_endpoints": [WORKER, "192.168.100.3:50053"], "watchdog_api_key": "k"}
+WORKER_VARS = {"watchdog_mode": "worker", "watchdog_address": "192.168.100.2", "watchdog_heads": [HEAD]}
+HEAD_ARGV = ["--url", "http://127.0.0.1:9999", "--endpoint", WORKER, "--endpoint", "192.168.100.3:50053",
+             "--api-key-file", "/var/lib/llama-watchdog/head.api-key"]
+
+
+@functools.lru_cache(maxsize=1)
+def _ansible() -> tuple[Any, Any, Any]:
+    """Ansible's DataLoader, Templar and trust_as_template, with its plugin loader set up once."""
+    pytest.importorskip("ansible")
+    os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.template import Templar, trust_as_template
+
+    init_plugin_loader()
+    return DataLoader, Templar, trust_as_template
+
+
+def _render(template: str, system: str, role_vars: dict[str, Any]) -> str:
+    """Render a role template with Ansible's Templar: defaults, vars, then the caller's inputs."""
+    data_loader, templar, trust = _ansible()
+    loader = data_loader()
+    variables: dict[str, Any] = {}
+    for path in ("defaults/main.yml", "vars/main.yml"):
+        for key, value in loader.load_from_file(str(ROOT / "roles" / "watchdog" / path)).items():
+            variables[key] = trust(value) if isinstance(value, str) else value
+    variables.update(role_vars, ansible_facts={"system": system}, ansible_managed="Ansible managed")
+    text = (ROOT / "roles" / "watchdog" / "templates" / template).read_text(encoding="utf-8")
+    return str(templar(loader=loader, variables=variables).template(trust(text)))
+
+
+def _unit_argv(unit: str) -> list[str]:
+    line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    return [arg.replace("%%", "%").replace("$$", "$") for arg in shlex.split(line.removeprefix("ExecStart="))]
+
+
+@pytest.mark.parametrize(
+    ("role_vars", "expected"),
+    [
+        (HEAD_VARS, ["head", *HEAD_ARGV, "--unit", "llama-server.service"]),
+        (WORKER_VARS, ["worker", "--address", "192.168.100.2", "--port", "50052", "--head", HEAD,
+                       "--unit", "llama-rpc-server.service"]),
+    ],
+)
+def test_the_systemd_service_runs_the_cli(role_vars: dict[str, Any], expected: list[str]) -> None:
+    unit = _render("llama-watchdog.service.j2", "Linux", role_vars)
+    argv = _unit_argv(unit)
+    mode = role_vars["watchdog_mode"]
+    assert argv == ["/usr/bin/python3", "/usr/local/libexec/llama-watchdog/llama-watchdog", *expected,
+                    "--timeout", "20", "--failures", "3", "--state", f"/var/lib/llama-watchdog/{mode}.json"]
+    args = wd.parse_args(argv[2:])
+    assert (args.mode, args.timeout, args.failures) == (mode, 20.0, 3)
+    assert "Type=oneshot" in unit.splitlines()
+    assert "TimeoutStartSec=110" in unit.splitlines()
+
+
+def test_the_timer_ticks_every_interval_from_boot() -> None:
+    timer = _render("llama-watchdog.timer.j2", "Linux", dict(WORKER_VARS, watchdog_interval=7)).splitlines()
+    assert timer[0] == "#"
+    assert {"OnActiveSec=7", "OnUnitActiveSec=7", "AccuracySec=1s", "Unit=llama-watchdog-worker.service",
+            "WantedBy=timers.target"} <= set(timer)
+
+
+# --- the macOS branch against the command simulator (tests/macsim) --------
+
+MACSIM = ROOT / "tests" / "macsim"
+
+
+def _play(root: Path, role_vars: dict[str, Any], check: bool = False) -> dict[str, Any]:
+    """Run the role on localhost as a simulated Mac; returns the json callback's report."""
+    playbook_bin = Path(sys.executable).parent / "ansible-playbook"
+    if not playbook_bin.exists() or os.geteuid() != 0:
+        pytest.skip("needs ansible-playbook next to this Python, and root (the role writes root-owned files)")
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Look like the Mac", "macsim_facts": {"state_path": str(root / "macsim.json"),
+                                                        "simulator": str(MACSIM / "macsim.py"),
+                                                        "ifconfig_path": str(root / "bin" / "ifconfig")}},
+        {"name": "Run the role", "ansible.builtin.include_role": {"name": "watchdog"}, "vars": role_vars},
+    ]}]
+    (root / "play.yml").write_text(json.dumps(play), encoding="utf-8")
+    paths = {"__watchdog_libexec_dir": root / "libexec", "__watchdog_state_dir": root / "lib",
+             "__watchdog_log_dir": root / "log", "__watchdog_newsyslog": root / "newsyslog.d" / "llama-watchdog.conf",
+             "__watchdog_launchd_dir": root / "LaunchDaemons", "__watchdog_path": f"{root / 'bin'}:/usr/bin:/bin",
+             "__watchdog_python": sys.executable}
+    env = dict(os.environ, PATH=f"{root / 'bin'}:{os.environ['PATH']}", MACSIM_STATE=str(root / "macsim.json"),
+               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LIBRARY=str(MACSIM / "library"),
+               ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_LOCAL_TEMP=str(root / "tmp"), HOME=str(root))
+    env.pop("ANSIBLE_CONFIG", None)
+    argv = [str(playbook_bin), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+            "-e", json.dumps({key: str(value) for key, value in paths.items()}), str(root / "play.yml")]
+    result = subprocess.run(argv + (["--check"] if check else []), env=env, cwd=root, capture_output=True,
+                            text=True, check=False)
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["stats"]["localhost"]["failures"] == 0, result.stdout[-4000:]
+    return report
+
+
+@pytest.fixture()
+def mac(tmp_path: Path) -> Path:
+    """A bin directory with the simulator's launchctl and ifconfig, and stand-ins for netstat and lsof."""
+    (tmp_path / "bin").mkdir()
+    for folder in ("newsyslog.d", "LaunchDaemons"):  # /etc/newsyslog.d, /Library/LaunchDaemons: on every Mac
+        (tmp_path / folder).mkdir()
+    for tool in ("launchctl", "ifconfig"):
+        (tmp_path / "bin" / tool).symlink_to(MACSIM / "macsim.py")
+    for tool in ("netstat", "lsof"):
+        (tmp_path / "bin" / tool).write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+        (tmp_path / "bin" / tool).chmod(0o755)
+    return tmp_path
+
+
+def _launchctl(mac: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, MACSIM_STATE=str(mac / "macsim.json"))
+    return subprocess.run([sys.executable, str(mac / "bin" / "launchctl"), *args], env=env, capture_output=True,
+                          text=True, check=False)
+
+
+def test_macos_job_is_loaded_once_and_removed(mac: Path) -> None:
+    label = "org.ggml.llama-watchdog-head"
+    first = _play(mac, HEAD_VARS)
+    assert first["stats"]["localhost"]["changed"] > 0
+    plist = plistlib.loads((mac / "LaunchDaemons" / f"{label}.plist").read_bytes())
+    assert (plist["Label"], plist["StartInterval"], plist["RunAtLoad"]) == (label, 10, True)
+    assert plist["ProgramArguments"][3:] == [*HEAD_ARGV[:6], "--api-key-file", str(mac / "lib" / "head.api-key"),
+                                             "--unit", "org.ggml.llama-server", "--timeout", "20", "--failures",
+                                             "3", "--state", str(mac / "lib" / "head.json")]
+    assert plist["StandardOutPath"] == str(mac / "log" / "head.log")
+    assert wd.parse_args(plist["ProgramArguments"][2:]).unit == "org.ggml.llama-server"
+    key = mac / "lib" / "head.api-key"
+    assert (key.read_text(encoding="utf-8"), oct(key.stat().st_mode & 0o777)) == ("k\n", "0o600")
+    rotation = mac / "newsyslog.d" / "llama-watchdog.conf"
+    assert oct(rotation.stat().st_mode & 0o777) == "0o640"
+    assert f"{mac / 'log'}/*.log" in rotation.read_text(encoding="utf-8")
+    runs = _launchctl(mac, "print", f"system/{label}").stdout
+
+    assert _play(mac, HEAD_VARS)["stats"]["localhost"]["changed"] == 0
+    assert _play(mac, HEAD_VARS, check=True)["stats"]["localhost"]["changed"] == 0
+    assert _launchctl(mac, "print", f"system/{label}").stdout == runs
+
+    assert _play(mac, dict(HEAD_VARS, watchdog_interval=30), check=True)["stats"]["localhost"]["changed"] > 0
+    assert plistlib.loads((mac / "LaunchDaemons" / f"{label}.plist").read_bytes())["StartInterval"] == 10
+    assert _play(mac, dict(HEAD_VARS, watchdog_interval=30))["stats"]["localhost"]["changed"] > 0
+    assert plistlib.loads((mac / "LaunchDaemons" / f"{label}.plist").read_bytes())["StartInterval"] == 30
+    assert _launchctl(mac, "print", f"system/{label}").returncode == 0
+
+    assert _play(mac, dict(HEAD_VARS, watchdog_state="absent"))["stats"]["localhost"]["changed"] > 0
+    assert _launchctl(mac, "print", f"system/{label}").returncode == 113
+    assert not any(path.exists() for path in (mac / "LaunchDaemons" / f"{label}.plist", key, rotation, mac / "libexec"))
