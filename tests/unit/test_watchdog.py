@@ -18,12 +18,14 @@ import os
 import plistlib
 import shlex
 import shutil
+import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +35,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "roles" / "watchdog" / "files" / "llama-watchdog"
+DATA = Path(__file__).resolve().parent / "data"
 K = 3
 WORKER = "192.168.100.2:50052"
 HEAD = "192.168.100.1"
@@ -167,6 +170,13 @@ def test_head_busy_breaks_the_row_and_stuck_slots_then_count() -> None:
 
     results = run_ticks(wd.decide_head, [tick(10), tick(20), tick(20), tick(20), tick(20)])
     assert [r[0] for r in results] == ["busy", "busy", "fail", "fail", "restart"]
+
+
+def test_slot_progress_reads_llama_cpp_slots_json() -> None:
+    """GET /slots of a real llama-server at 0c1e570 (-np 2): slot 0 idle, slot 1 generating task 2."""
+    slots = json.loads((DATA / "llama-slots.json").read_text(encoding="utf-8"))
+    assert wd.slot_progress(slots) == {"1": [2, 5 + 22]}
+    assert wd.slot_progress({"error": "not a list"}) == {}
 
 
 # --- worker ---------------------------------------------------------------
@@ -314,40 +324,103 @@ def test_hello_connection_refused() -> None:
 
 
 @pytest.fixture()
-def rpc_server() -> Iterator[int]:
-    """A real ggml-rpc-server on loopback, when one is built (as test_rpc_probe finds it)."""
+def rpc_server() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A real ggml-rpc-server on loopback, when one is built (as test_rpc_probe finds it): port and process."""
     binary = Path(os.environ.get("LLAMA_RPC_SERVER", str(ROOT / "build" / "host" / "bin" / "ggml-rpc-server")))
     if not os.access(binary, os.X_OK) or not shutil.which("ss"):
         pytest.skip(f"no ggml-rpc-server at {binary} (set LLAMA_RPC_SERVER), or no ss")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = _free_port()
     env = dict(os.environ, LD_LIBRARY_PATH=str(binary.parent))
-    proc = subprocess.Popen([str(binary), "--host", "127.0.0.1", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(binary), "--host", "127.0.0.1", "--port", str(port), "--threads", "1"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while wd.hello("127.0.0.1", port, 1) != "ok":
             assert proc.poll() is None and time.monotonic() < deadline, "ggml-rpc-server did not start"
             time.sleep(0.2)
-        yield port
+        yield port, proc
     finally:
+        proc.send_signal(signal.SIGCONT)
         proc.kill()
         proc.wait()
 
 
-def test_real_server_busy_probe_times_out_and_the_server_survives(rpc_server: int) -> None:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_real_server_busy_probe_times_out_and_the_server_survives(rpc_server: tuple[int, Any]) -> None:
     """While a client holds the server, HELLO waits in the queue; the reset leaves the server alive."""
-    with socket.create_connection(("127.0.0.1", rpc_server)) as client:
+    port, _ = rpc_server
+    with socket.create_connection(("127.0.0.1", port)) as client:
         client.sendall(struct.pack("<BQ", 14, 24) + bytes(24))
         assert len(client.recv(36)) >= 8
-        assert wd.hello("127.0.0.1", rpc_server, 0.5) == "no answer within 0.5 s"
-        listing = subprocess.run(["ss", "-Htanp", f"( sport = :{rpc_server} )"], capture_output=True, text=True,
+        assert wd.hello("127.0.0.1", port, 0.5) == "no answer within 0.5 s"
+        listing = subprocess.run(["ss", "-Htanp", f"( sport = :{port} )"], capture_output=True, text=True,
                                  check=False).stdout
-        served, _, _ = wd.parse_ss(listing, f"127.0.0.1:{rpc_server}")
+        served, _, _ = wd.parse_ss(listing, f"127.0.0.1:{port}")
         assert served == ["127.0.0.1"]
     for _ in range(5):
-        assert wd.hello("127.0.0.1", rpc_server, 5) == "ok"
+        assert wd.hello("127.0.0.1", port, 5) == "ok"
+
+
+def test_real_head_busy_then_hung(rpc_server: tuple[int, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama-server over RPC: a long generation is busy; with its worker stopped (SIGSTOP) it is hung.
+
+    At 0c1e570 llama-server yields to its task queue while it decodes and still
+    answers /slots then (server-context.cpp:2358, 3659-3666): /slots answering
+    does not prove progress, only a growing count does.
+    """
+    server, model = os.environ.get("LLAMA_SERVER", ""), os.environ.get("LLAMA_MODEL", "")
+    if not (os.access(server, os.X_OK) and os.path.isfile(model)):
+        pytest.skip("set LLAMA_SERVER (built with the RPC server) and LLAMA_MODEL (e.g. gemma-3-270m) to run this")
+    rpc_port, rpc = rpc_server
+    url = f"http://127.0.0.1:{_free_port()}"
+    env = dict(os.environ, LD_LIBRARY_PATH=str(Path(server).parent))
+    head = subprocess.Popen([server, "-m", model, "--rpc", f"127.0.0.1:{rpc_port}", "-ngl", "99", "-np", "1", "-t", "1",
+                             "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    monkeypatch.setattr(wd, "unit_state", lambda unit, darwin: (head.poll() is None, "active"))
+    args = wd.parse_args(["head", "--url", url, "--endpoint", f"127.0.0.1:{rpc_port}", "--unit", "llama-server.service",
+                          "--timeout", "2", "--failures", str(K)])
+    state: dict[str, Any] = {}
+
+    def tick() -> tuple[str, str]:
+        nonlocal state
+        action, reason, state = wd.decide_head(wd.observe_head(args, False, ""), state, K)
+        return action, reason
+
+    def generate() -> None:
+        body = json.dumps({"prompt": "Once upon a time", "n_predict": 4000, "ignore_eos": True}).encode()
+        try:
+            request = urllib.request.Request(f"{url}/completion", data=body, headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=600).read()
+        except OSError:
+            pass  # the test ends by killing the server
+
+    try:
+        deadline = time.monotonic() + 120
+        while wd.http(f"{url}/health", 2, "")[0] != "ok":
+            assert head.poll() is None and time.monotonic() < deadline, "llama-server did not get ready"
+            time.sleep(0.5)
+        assert tick()[0] == "ok"
+        threading.Thread(target=generate, daemon=True).start()
+        time.sleep(1)
+        assert [tick()[0], tick()[0]] == ["busy", "busy"]
+        rpc.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
+        ticks = [tick() for _ in range(K + 1)]  # the first may still see the last tokens arrive
+        actions = [action for action, _ in ticks]
+        assert actions in (["fail", "fail", "restart", "fail"], ["busy", "fail", "fail", "restart"]), ticks
+        assert ticks[actions.index("restart")][1] == (
+            "hung: the completion timed out and /slots answers, but no slot progressed since the last tick; "
+            "3 failures in a row")
+    finally:
+        rpc.send_signal(signal.SIGCONT)
+        head.kill()
+        head.wait()
 
 
 # --- the role: what it installs runs the CLI above ------------------------
