@@ -96,10 +96,22 @@ def test_cuda_configure(cuda_root: Path, tmp_path: Path) -> None:
     )
     caches = sorted(install_dir.glob("build/*-cuda-*/CMakeCache.txt"))
     assert len(caches) == 1, caches
-    cache = caches[0].read_text()
-    assert re.search(r"^GGML_CUDA:BOOL=ON$", cache, re.M)
-    assert re.search(r"^GGML_RPC:BOOL=ON$", cache, re.M)
-    assert re.search(r"^CMAKE_CUDA_ARCHITECTURES:\w+=121a?$", cache, re.M)
-    assert re.search(rf"^CUDAToolkit_ROOT:\w+={re.escape(str(cuda_root))}$", cache, re.M) or str(cuda_root) in cache
+    cache = cmake_cache(caches[0].read_text())
+    assert cache["GGML_CUDA"] == "ON"
+    assert cache["GGML_RPC"] == "ON"
+    assert cache["CMAKE_CUDA_ARCHITECTURES"] in ("121", "121a")
+    # The toolkit the role was given, exactly: the overlay, not the real /usr/local/cuda.
+    assert cache["CUDAToolkit_ROOT"] == str(cuda_root)
+    assert cache["CMAKE_CUDA_COMPILER"] == f"{cuda_root}/bin/nvcc"
     # Configure only: nothing was installed, current was not created.
     assert not (install_dir / "current").exists()
+
+
+def cmake_cache(text: str) -> dict[str, str]:
+    """``NAME:TYPE=VALUE`` lines of a CMakeCache.txt -> ``{NAME: VALUE}``."""
+    return {match.group(1): match.group(2) for match in re.finditer(r"^([^#/\s:=][^:=]*):[A-Z]+=(.*)$", text, re.M)}
+
+
+def test_cmake_cache_parser() -> None:
+    text = "// comment\n# comment\nGGML_RPC:BOOL=ON\nCUDAToolkit_ROOT:UNINITIALIZED=/tmp/o/cuda\nX-ADVANCED:INTERNAL=1\n"
+    assert cmake_cache(text) == {"GGML_RPC": "ON", "CUDAToolkit_ROOT": "/tmp/o/cuda", "X-ADVANCED": "1"}
