@@ -10,11 +10,18 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import testinfra
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+# A commit as CMake writes it into a binary: `git rev-parse --short HEAD`
+# (7 or more hex digits), ggml adding -dirty for a modified tree.
+_COMMIT_STRING = re.compile(r"^(?P<commit>[0-9a-f]{7,40})(?:-dirty)?$")
 
 
 @functools.cache
@@ -57,3 +64,26 @@ def connect(name: str) -> testinfra.host.Host:
 def reports_dir() -> Path:
     """Where this scenario's playbooks wrote their reports."""
     return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "reports"
+
+
+@functools.cache
+def pinned_commit() -> str:
+    """llama_cpp_commit from roles/llama_cpp/defaults/main.yml, the one place the pin is written."""
+    defaults = yaml.safe_load((REPO / "roles" / "llama_cpp" / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    return str(defaults["llama_cpp_commit"])
+
+
+def embedded_commits(name: str, path: str) -> set[str]:
+    """The commit-like C strings a binary on the host carries, as ``strings`` would show them.
+
+    A static llama.cpp binary holds ggml's GGML_COMMIT (and, where it links
+    common, LLAMA_COMMIT): the short hash CMake read from the tree's git HEAD.
+    Returned without a -dirty suffix; other hex-only strings may come along.
+    """
+    data = connect(name).file(path).content
+    found = set()
+    for run in re.split(rb"[^\x20-\x7e]+", data):
+        match = _COMMIT_STRING.match(run.decode("ascii"))
+        if match:
+            found.add(match.group("commit"))
+    return found
