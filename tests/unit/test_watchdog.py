@@ -257,6 +257,12 @@ def test_parse_ss_tells_accepted_from_queued() -> None:
     assert wd.parse_ss("", WORKER) == ([], 0, 0)
 
 
+def test_parse_ss_without_owners_counts_every_connection_as_served() -> None:
+    # Without CAP_SYS_PTRACE, ss -p shows no process at all, the listener's included.
+    blind = "\n".join(line.split(" users:")[0] for line in SS_WORKER.splitlines())
+    assert wd.parse_ss(blind, WORKER) == (["192.168.100.1", "192.168.100.9"], 2, 1)
+
+
 def test_parse_darwin() -> None:
     lsof = "p812\nf7\nn192.168.100.2:50052->192.168.100.1:61234\nf9\nn192.168.100.1:61234->192.168.100.2:50052\n"
     netstat = (
