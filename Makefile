@@ -13,7 +13,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/tests/lab/roles/lab/files/containers.conf
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv lab lab-down bench test lint syntax unit host-tools molecule clean
+# The lab's secrets (git ignores build/): the vault password file made here,
+# and the key pair, known_hosts and vault the lab role makes beside it.
+LAB_DIR := $(CURDIR)/build/lab
+VAULT_PASSWORD_FILE := $(LAB_DIR)/vault-password
+lab bench molecule: export ANSIBLE_VAULT_PASSWORD_FILE := $(VAULT_PASSWORD_FILE)
+
+.PHONY: help venv lab-secrets lab lab-down bench test lint syntax unit host-tools molecule clean
 
 help:
 	@echo "make lab       build the lab ($(LAB)) and deploy site.yml on it"
@@ -30,11 +36,17 @@ $(VENV)/.installed: requirements.txt scripts/bootstrap-host.sh
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-lab: venv
+lab-secrets: $(VAULT_PASSWORD_FILE)
+
+$(VAULT_PASSWORD_FILE):
+	install -d -m 0700 $(LAB_DIR)
+	umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
+lab: venv lab-secrets
 	ansible-playbook -i $(LAB) tests/lab/lab-up.yml
 	ansible-playbook -i $(LAB) site.yml
 
-bench: venv
+bench: venv lab-secrets
 	ansible-playbook -i $(LAB) site.yml --tags bench
 
 lab-down: venv
@@ -58,7 +70,7 @@ host-tools: venv
 unit: venv host-tools
 	pytest tests/unit tests/integration
 
-molecule: venv
+molecule: venv lab-secrets
 	for scenario in $(SCENARIOS); do \
 	  molecule test --scenario-name "$$scenario"; \
 	done

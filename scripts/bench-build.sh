@@ -28,7 +28,7 @@ read -r WORKER HEAD < <(ansible-inventory -i "$INVENTORY" --list | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 hv = d["_meta"]["hostvars"]
-print(hv[d["llama_workers"]["hosts"][0]]["ansible_host"], hv[d["llama_heads"]["hosts"][0]]["ansible_host"])')
+print(hv[d["llama_workers"]["hosts"][0]]["lab_container"], hv[d["llama_heads"]["hosts"][0]]["lab_container"])')
 
 stamp_field() {  # stamp_field CONTAINER EXPR: a value of the current release's stamp
     podman exec "$1" cat /opt/llama.cpp/current/llama-cpp-stamp.json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"

@@ -58,7 +58,7 @@ def address(name: str) -> str:
 @functools.cache
 def connect(name: str) -> testinfra.host.Host:
     """A testinfra host for the inventory host, through podman exec."""
-    return testinfra.get_host(f"podman://{hostvars(name)['ansible_host']}")
+    return testinfra.get_host(f"podman://{hostvars(name)['lab_container']}")
 
 
 def reports_dir() -> Path:
