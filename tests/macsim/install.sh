@@ -19,8 +19,12 @@ PATH_COMMANDS="networksetup ifconfig sw_vers xcode-select launchctl dscl dseditg
 BREW_COMMANDS="brew cmake"
 # Absolute paths the tools have on macOS. Linked only where Debian has nothing,
 # so tasks that call e.g. /usr/sbin/networksetup work too.
-MAC_PATHS="/usr/sbin/networksetup /bin/launchctl /usr/bin/xcode-select /usr/bin/sw_vers
+MAC_PATHS="/usr/sbin/networksetup /sbin/ifconfig /bin/launchctl /usr/bin/xcode-select /usr/bin/sw_vers
 /usr/bin/dscl /usr/sbin/dseditgroup /usr/bin/defaults"
+# The PATH a non-login SSH session gets on macOS (the one in /etc/paths, without
+# /usr/local/bin), and the one sudo keeps there: macOS's sudoers sets no
+# secure_path, so a command run with sudo searches the session's PATH.
+MAC_SESSION_PATH=/usr/bin:/bin:/usr/sbin:/sbin
 
 ROOT=${MACSIM_ROOT:-}
 
@@ -52,6 +56,29 @@ done
 for path in $MAC_PATHS; do
     link "$path"
 done
+
+# What an SSH session looks like on the Mac (only where sshd and sudo exist,
+# i.e. in the lab container, not in the unit tests' scratch root).
+if [ -d "$ROOT/etc/ssh/sshd_config.d" ]; then
+    conf="$ROOT/etc/ssh/sshd_config.d/macsim.conf"
+    want="SetEnv PATH=$MAC_SESSION_PATH"
+    if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+        echo "$want" > "$conf"
+        [ -z "$ROOT" ] && systemctl reload-or-restart ssh.service
+        echo "install.sh: SSH sessions get PATH=$MAC_SESSION_PATH"
+    fi
+fi
+if [ -d "$ROOT/etc/sudoers.d" ]; then
+    rule="$ROOT/etc/sudoers.d/macsim"
+    want="Defaults secure_path=\"$MAC_SESSION_PATH\""
+    if [ "$(cat "$rule" 2>/dev/null)" != "$want" ]; then
+        echo "$want" > "$rule.new"
+        chmod 0440 "$rule.new"
+        if [ -z "$ROOT" ]; then visudo -cf "$rule.new" >/dev/null; fi
+        mv "$rule.new" "$rule"
+        echo "install.sh: sudo keeps PATH=$MAC_SESSION_PATH"
+    fi
+fi
 
 if [ "${1:-}" = "--reset" ]; then
     rm -f "$ROOT$STATE_DIR/state.json" "$ROOT$STATE_DIR/state.json.lock"
