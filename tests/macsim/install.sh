@@ -41,10 +41,13 @@ link() {
     ln -s "$SIMULATOR" "$target"
 }
 
-for directory in "$LIB_DIR" /usr/local/bin /opt/homebrew/bin "$STATE_DIR" \
+for directory in "$LIB_DIR" /usr/local/bin /opt/homebrew/bin \
     /Library/LaunchDaemons /Library/LaunchAgents /Library/Preferences; do
     install -d -m 0755 "$ROOT$directory"
 done
+# The state is written by root and by the admin user (see _locked in macsim.py).
+install -d -m 0777 "$ROOT$STATE_DIR"
+[ "$(stat -c %a "$ROOT$STATE_DIR")" = 777 ] || chmod 0777 "$ROOT$STATE_DIR"
 cmp -s "$HERE/macsim.py" "$ROOT$SIMULATOR" || install -m 0755 "$HERE/macsim.py" "$ROOT$SIMULATOR"
 
 for command in $PATH_COMMANDS; do

@@ -82,6 +82,7 @@ def default_state() -> State:
     return {
         "schema": 1,
         "system": {
+            # UNCONFIRMED: the values 15.3.1 / 24D70 / Mac14,14 (M2 Ultra) are not checked against a capture (sw_vers layout: sw_vers_main).
             "product_name": "macOS",
             "product_version": "15.3.1",
             "build_version": "24D70",
@@ -98,6 +99,7 @@ def default_state() -> State:
                                {"ip": "192.168.1.50", "mask": "255.255.255.0",
                                 "router": "192.168.1.1"}, False),
                 # Real Wi-Fi hardware only allows 1280-1500.
+                # UNCONFIRMED: the MTU ranges (Wi-Fi 1280-1500, Mac Studio 10GbE en0 1280-9000): no citable capture for this hardware.
                 "en1": _device("3c:a6:f6:10:20:31", "autoselect", "inactive", 1500, None, True),
             },
         },
@@ -139,7 +141,12 @@ def state_path() -> str:
 @contextlib.contextmanager
 def _locked(path: str, mode: int) -> Iterator[None]:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".lock", "a") as lock:
+    # One Mac's state, written by root (launchctl, networksetup) and by the
+    # admin user (brew): the lock and the state are open to both.
+    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, 0o666)
+    with os.fdopen(fd, "a") as lock:
         fcntl.flock(lock, mode)
         try:
             yield
@@ -162,7 +169,7 @@ def _save(path: str, state: State) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(state, handle, indent=2, sort_keys=True, default=str)
         handle.write("\n")
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, 0o666)
     os.replace(tmp, path)
 
 
@@ -275,8 +282,9 @@ def ipv4_config(state: State, device: str) -> dict[str, str | None] | None:
 # --------------------------------------------------------------------------
 
 NS_PARAMS_INVALID = "** Error: The parameters were not valid."
-# Exit status 4 with this pair of lines is captured from real macOS; which
-# stream each line goes to is UNCONFIRMED (stderr chosen).
+# Source: https://github.com/crc-org/crc/issues/1990 ("X is not a recognized network service." + this line, exit status 4)
+# Source: https://github.com/chrisgrieser/alfred-atop/issues/3 (the same two lines, status "(4)")
+# CONTRADICTED: crc-org/crc#1990 shows both lines on STDOUT with stderr empty; CommandError writes them to stderr.
 NS_INVALID_STATUS = 4
 
 
@@ -285,6 +293,7 @@ def ns_unknown_service(name: str) -> CommandError:
                         f"{name} is not a recognized network service.\n{NS_PARAMS_INVALID}")
 
 
+# UNCONFIRMED: "Could not find hardware port or device named X." and its exit status 4.
 def ns_unknown_device(name: str) -> CommandError:
     return CommandError(NS_INVALID_STATUS,
                         f"Could not find hardware port or device named {name}.\n{NS_PARAMS_INVALID}")
@@ -292,10 +301,12 @@ def ns_unknown_device(name: str) -> CommandError:
 
 def ns_require_root() -> None:
     if not is_root():
-        # Text as printed by real networksetup; the exit status is UNCONFIRMED.
+        # Source: https://github.com/mrodalgaard/alfred-network-workflow/issues/22 (text "** Error: Command requires admin privileges.")
+        # CONTRADICTED: https://github.com/irbis-sh/zen-desktop/issues/761 shows exit status 14 for this message; 1 is returned here.
         raise CommandError(1, "** Error: Command requires admin privileges.")
 
 
+# UNCONFIRMED: that a missing argument gives only "** Error: The parameters were not valid." with exit status 4.
 def ns_need(args: Sequence[str], count: int) -> None:
     if len(args) < count:
         raise CommandError(NS_INVALID_STATUS, NS_PARAMS_INVALID)
@@ -309,12 +320,17 @@ def ns_device_arg(state: State, args: Sequence[str]) -> str:
     return device
 
 
+# Source: https://github.com/melvinsh/osx-proxy/issues/1 (-listallnetworkservices: the asterisk header, then one service per line)
+# Source: https://github.com/crc-org/crc/issues/1990 (a disabled service comes out of that listing as "*Wi-Fi")
 def ns_list_services(state: State, args: Sequence[str]) -> None:
     out("An asterisk (*) denotes that a network service is disabled.")
     for service in state["network"]["services"]:
         out(("" if service["enabled"] else "*") + service["name"])
 
 
+# Source: https://github.com/jedisct1/bitbar-dnscrypt-proxy-switcher/issues/11
+#   (macOS 15.7.1 -listnetworkserviceorder: header, "(1) Name", "(Hardware Port: P, Device: D)", blank line)
+# UNCONFIRMED: the "(*1) Name" form for a disabled service in -listnetworkserviceorder.
 def ns_service_order(state: State, args: Sequence[str]) -> None:
     out("An asterisk (*) denotes that a network service is disabled.")
     for index, service in enumerate(state["network"]["services"], start=1):
@@ -324,6 +340,8 @@ def ns_service_order(state: State, args: Sequence[str]) -> None:
         out()
 
 
+# Source: https://github.com/nonocast/me/issues/129 (-listallhardwareports: Hardware Port / Device / Ethernet Address blocks, blank between)
+# UNCONFIRMED: the leading blank line and the trailing "VLAN Configurations" / "===" lines of -listallhardwareports.
 def ns_hardware_ports(state: State, args: Sequence[str]) -> None:
     out()
     for service in state["network"]["services"]:
@@ -343,6 +361,7 @@ def ns_getinfo(state: State, args: Sequence[str]) -> None:
         raise ns_unknown_service(args[0])
     device = state["network"]["devices"][service["device"]]
     address = ipv4_config(state, service["device"])
+    # UNCONFIRMED: the "Manual Configuration" header and the manual -getinfo block (no capture found).
     if service["config"] == "manual":
         out("Manual Configuration")
         out(f"IP address: {service['ip']}")
@@ -350,8 +369,12 @@ def ns_getinfo(state: State, args: Sequence[str]) -> None:
         # "(null)" for a manual service without router: UNCONFIRMED.
         out(f"Router: {service['router'] or '(null)'}")
     else:
+        # Source: https://github.com/munkireport/munkireport-php/blob/f7930491d565723a607c10076baaf521f5c6da76/app/modules/network/scripts/networkinfo.py
+        #   (a parser, not a capture: it emulates -getinfo as DHCP Configuration, IP address:, Subnet mask:, Router:, Client ID:,
+        #   IPv6: Automatic, IPv6 IP address: none, IPv6 Router: none)
         out("DHCP Configuration")
-        # Without a lease the address lines are left out: UNCONFIRMED.
+        # Source: https://github.com/junenu/pingood/blob/6a19530fc7831528a735ac4020bf3c5cb069340c/docs/macos_networksetup.md
+        #   (a real -getinfo DHCP block with no IP address / Subnet mask / Router lines, then Client ID:, IPv6 lines)
         if address is not None:
             out(f"IP address: {address['ip']}")
             out(f"Subnet mask: {address['mask']}")
@@ -360,6 +383,8 @@ def ns_getinfo(state: State, args: Sequence[str]) -> None:
     out("IPv6: Automatic")
     out("IPv6 IP address: none")
     out("IPv6 Router: none")
+    # Source: https://github.com/munkireport/munkireport-php/blob/f7930491d565723a607c10076baaf521f5c6da76/app/modules/network/README.md
+    #   ("'Wi-Fi ID' is stored as ethernet": the last -getinfo line is Wi-Fi ID on Wi-Fi; pingood above shows Ethernet Address)
     label = "Wi-Fi ID" if device["wireless"] else "Ethernet Address"
     out(f"{label}: {device['mac']}")
 
@@ -390,6 +415,8 @@ def ns_setdhcp(state: State, args: Sequence[str]) -> None:
                 service.update(config="dhcp", ip=None, mask=None, router=None)
 
 
+# Source: https://github.com/oscar120601/TetherFlow/blob/bee68ee5bce1ce5cfbc9cd5effee55a3bc7a2aee/TetherFlowMain/Services/ReversionVerifier.swift
+#   (a parser's note: -getMTU prints "Active MTU: 1500 (Current Setting: 1500)"; munkireport's networkinfo.py strips the "(...)")
 def ns_get_mtu(state: State, args: Sequence[str]) -> None:
     device = state["network"]["devices"][ns_device_arg(state, args)]
     out(f"Active MTU: {device['active_mtu']} (Current Setting: {device['mtu']})")
@@ -409,11 +436,16 @@ def ns_set_mtu(state: State, args: Sequence[str]) -> None:
         st["network"]["devices"][name].update(mtu=mtu, active_mtu=mtu)
 
 
+# Source: https://github.com/munkireport/munkireport-php/blob/f7930491d565723a607c10076baaf521f5c6da76/app/modules/network/scripts/networkinfo.py
+#   (a parser, not a capture: it keeps the "Valid MTU Range: " line of -listvalidMTUrange as is)
 def ns_valid_mtu_range(state: State, args: Sequence[str]) -> None:
     device = state["network"]["devices"][ns_device_arg(state, args)]
     out(f"Valid MTU Range: {device['mtu_min']}-{device['mtu_max']}")
 
 
+# Source: https://github.com/munkireport/munkireport-php/blob/f7930491d565723a607c10076baaf521f5c6da76/app/modules/network/scripts/networkinfo.py
+#   (a parser: -getmedia gives "Current: ..." / "Active: ..." lines, with <full-duplex> in angle brackets)
+# UNCONFIRMED: "Active: not set" for an inactive port.
 def ns_get_media(state: State, args: Sequence[str]) -> None:
     device = state["network"]["devices"][ns_device_arg(state, args)]
     out("Current: autoselect")
@@ -436,12 +468,17 @@ NETWORKSETUP_VERBS: dict[str, Callable[[State, Sequence[str]], None]] = {
 
 def networksetup_main(args: list[str]) -> int:
     if not args:
+        # Source: https://pastebin.com/6e04ABsP (real help: "networksetup Help Information", a dashed line, then
+        #   "Usage: networksetup -listnetworkserviceorder" ...)
+        # CONTRADICTED: that capture has the dashed line and another first usage line; the exit status is UNCONFIRMED.
         out("networksetup Help Information")
         out("Usage: networksetup -listallnetworkservices")
         return 0
     # The real tool matches its verbs case-insensitively (-getMTU == -getmtu).
+    # Source: munkireport networkinfo.py (above) calls -listvalidMTUrange and -getmedia, documented as -listValidMTURange, -getMedia.
     verb = NETWORKSETUP_VERBS.get(args[0].lower())
     if verb is None:
+        # UNCONFIRMED: the wording and exit status of an unknown networksetup verb.
         raise CommandError(NS_INVALID_STATUS,
                            f"{args[0]} is not a valid command.\n"
                            "Run 'networksetup -help' for more information.")
@@ -453,6 +490,8 @@ def networksetup_main(args: list[str]) -> int:
 # ifconfig
 # --------------------------------------------------------------------------
 
+# Source: https://github.com/glpi-project/glpi-agent/issues/673 (these six lo0 lines, from a real Mac's ifconfig -a)
+# Source: https://github.com/nonocast/me/issues/129 (the same lo0 block)
 LOOPBACK = (
     "lo0: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> mtu 16384\n"
     "\toptions=1203<RXCSUM,TXCSUM,TXSTATUS,SW_TIMESTAMP>\n"
@@ -463,6 +502,11 @@ LOOPBACK = (
 )
 
 
+# Source: https://github.com/dvtirol/pynetinstall/issues/10 (a wired enN: flags=8863<...> mtu, ether, inet A netmask 0xHEX broadcast B,
+#   nd6 options=201<PERFORMNUD,DAD>, media: autoselect (1000baseT <full-duplex>), status: active)
+# Source: https://github.com/glpi-project/glpi-agent/issues/673 (inactive ports end with "status: inactive")
+# UNCONFIRMED: options=6460<...> on the wired 10GbE port (the captures found show it on Wi-Fi en0).
+# UNCONFIRMED: a bare "media: autoselect" for the inactive Wi-Fi port. Real blocks also carry inet6 lines, left out here.
 def ifconfig_block(state: State, name: str) -> str:
     if name == "lo0":
         return LOOPBACK
@@ -486,6 +530,8 @@ def interface_names(state: State) -> list[str]:
     return ["lo0"] + sorted(state["network"]["devices"])
 
 
+# UNCONFIRMED: both "ifconfig: ioctl (SIOCSIFMTU): ..." texts; the "ifconfig: ioctl (SIOCxxx): <error>" shape is real:
+# Source: https://github.com/acrogenesis/macchanger/issues/15 ("ifconfig: ioctl (SIOCAIFADDR): Can't assign requested address")
 def ifconfig_set_mtu(name: str, value: str) -> None:
     if not is_root():
         raise CommandError(1, "ifconfig: ioctl (SIOCSIFMTU): Operation not permitted")
@@ -500,6 +546,7 @@ def ifconfig_set_mtu(name: str, value: str) -> None:
 
 def ifconfig_main(args: list[str]) -> int:
     state = read_state()
+    # UNCONFIRMED: the one-line, space-separated "ifconfig -l" output (https://manp.gs/mac/8/ifconfig documents the -l option only).
     if args == ["-l"]:
         out(" ".join(interface_names(state)))
         return 0
@@ -507,6 +554,8 @@ def ifconfig_main(args: list[str]) -> int:
         out("\n".join(ifconfig_block(state, name) for name in interface_names(state)))
         return 0
     name = args[0]
+    # Source: https://github.com/NikushaKalatozi/MacOS-Big-Sur-Sharing-Host-VPN-with-Guest/issues/7
+    #   (text "ifconfig: interface bridge100 does not exist"); UNCONFIRMED: its exit status 1.
     if name not in interface_names(state):
         raise CommandError(1, f"ifconfig: interface {name} does not exist")
     if len(args) == 1:
@@ -515,6 +564,7 @@ def ifconfig_main(args: list[str]) -> int:
     if len(args) == 3 and args[1] == "mtu" and name != "lo0":
         ifconfig_set_mtu(name, args[2])
         return 0
+    # Not a real output: macsim's own refusal for ifconfig arguments it does not model.
     raise CommandError(1, f"ifconfig: macsim does not simulate: {' '.join(args[1:])}")
 
 
@@ -529,10 +579,14 @@ def sw_vers_main(args: list[str]) -> int:
     if args:
         key = single.get(args[0])
         if key is None:
+            # CONTRADICTED: https://github.com/ronaldoussoren/pyobjc/issues/651 shows exit status 77 and
+            #   "Usage: sw_vers [--help|--productName|--productVersion|--productVersionExtra|--buildVersion]".
             raise CommandError(1, "usage: sw_vers [-productName|-productVersion|"
                                   "-productVersionExtra|-buildVersion]")
+        # Source: https://github.com/sindresorhus/macos-version-cli/issues/1 (sw_vers -productVersion prints the bare value)
         out(system[key])
         return 0
+    # Source: https://github.com/ggml-org/llama.cpp/issues/14966 (macOS 15.5 sw_vers: ProductName:, ProductVersion:, BuildVersion:, two tabs)
     out(f"ProductName:\t\t{system['product_name']}")
     out(f"ProductVersion:\t\t{system['product_version']}")
     out(f"BuildVersion:\t\t{system['build_version']}")
@@ -543,6 +597,9 @@ def sw_vers_main(args: list[str]) -> int:
 # xcode-select
 # --------------------------------------------------------------------------
 
+# Source: https://github.com/rmottola/Arctic-Fox/blob/1eca4f503097d9051830ed0309a3dd8aa284824e/python/mozboot/mozboot/osx.py
+#   (Mozilla's bootstrap matches 'unable to get active developer directory' in a failing xcode-select --print-path)
+# UNCONFIRMED: the wording after that phrase, and exit status 2 (xcode-select -p without the CLT).
 XCODE_NO_DIR = ("xcode-select: error: unable to get active developer directory, use "
                 "`sudo xcode-select --switch path/to/Xcode.app` to set one "
                 "(or see `man xcode-select`)")
@@ -555,6 +612,7 @@ def clt_installed(state: State) -> bool:
 def xcode_print_path() -> int:
     if not clt_installed(read_state()):
         raise CommandError(2, XCODE_NO_DIR)
+    # Source: https://github.com/Homebrew/brew/issues/2773 (xcode-select -print-path prints /Library/Developer/CommandLineTools)
     out(CLT_PATH)
     return 0
 
@@ -562,10 +620,15 @@ def xcode_print_path() -> int:
 def xcode_install() -> int:
     with transaction() as state:
         if clt_installed(state):
+            # CONTRADICTED: https://github.com/dotnet/maui/issues/23907 (current macOS: "xcode-select: note: Command line tools are already
+            #   installed. Use "Software Update" in System Settings or the softwareupdate command line interface to install updates");
+            #   https://github.com/Homebrew/brew/issues/465 has the older "xcode-select: error: ... use "Software Update" to install updates".
+            #   The text below mixes the two. UNCONFIRMED: its exit status 1.
             raise CommandError(1, "xcode-select: error: command line tools are already installed, "
                                   "use \"Software Update\" in System Settings to install updates")
         # The real command only opens a GUI dialog; nothing installs unattended.
         state["xcode"]["install_requests"] += 1
+    # UNCONFIRMED: the "install requested" note of xcode-select --install, its stream and exit status 0.
     sys.stderr.write("xcode-select: note: install requested for command line developer tools\n")
     return 0
 
@@ -576,14 +639,17 @@ def xcode_select_main(args: list[str]) -> int:
     if args == ["--install"]:
         return xcode_install()
     if args in (["-v"], ["--version"]):
+        # UNCONFIRMED: "xcode-select version 2409." (only seen in notes without a citable address).
         out("xcode-select version 2409.")
         return 0
+    # UNCONFIRMED: the wording and exit status of an unknown xcode-select argument.
     raise CommandError(1, f"xcode-select: error: invalid argument '{' '.join(args)}'")
 
 
 def require_clt(state: State) -> None:
     """The error any developer tool (cc, xcrun) gives without the CLT."""
     if not clt_installed(state):
+        # Source: https://github.com/TFdream/blog/issues/31 (this exact xcrun text for a missing /Library/Developer/CommandLineTools)
         raise CommandError(1, f"xcrun: error: invalid active developer path ({CLT_PATH}), "
                               f"missing xcrun at: {CLT_PATH}/usr/bin/xcrun")
 
@@ -602,6 +668,8 @@ FORMULAE: dict[str, dict[str, Any]] = {
 BREW_ERROR = "Error: "
 
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/exceptions.rb
+#   ("No available formula with the name \"X\"" plus a did-you-mean hint left out here; brew prints it after "Error: ")
 def brew_known(name: str) -> str:
     base = name.split("/")[-1]
     if base not in FORMULAE:
@@ -609,6 +677,9 @@ def brew_known(name: str) -> str:
     return base
 
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/formula.rb
+#   (Formula#to_hash: the keys used here, versions.stable/head/bottle, installed[] entries, linked_keg, pinned, outdated, keg_only)
+# CONTRADICTED: to_hash's installed[] entries have no installed_as_dependency key; this one adds it.
 def brew_formula_json(state: State, name: str) -> dict[str, Any]:
     meta = FORMULAE[name]
     installed = state["brew"]["installed"].get(name)
@@ -630,6 +701,8 @@ def brew_split(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return [a for a in args if a.startswith("-")], [a for a in args if not a.startswith("-")]
 
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/cmd/info.rb
+#   (--json=v2 prints {"formulae": [...], "casks": [...]} with JSON.pretty_generate; text: "stable V (bottled)", "Not installed")
 def brew_info(args: Sequence[str]) -> int:
     options, names = brew_split(args)
     state = read_state()
@@ -649,20 +722,32 @@ def brew_install(args: Sequence[str]) -> int:
     _, names = brew_split(args)
     with transaction() as state:
         if not clt_installed(state):
+            # Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/diagnostic.rb
+            #   ("No developer tools installed."; os/mac/xcode.rb in the same tree adds "Install the Command Line Tools:")
+            # CONTRADICTED: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/extend/os/mac/diagnostic.rb
+            #   runs this check before a bottle install only on Intel; on Apple silicon only a build from source needs the CLT.
             raise CommandError(1, "Error: No developer tools installed.\n"
                                   "Install the Command Line Tools:\n  xcode-select --install")
         for name in [brew_known(n) for n in names]:
             if name in state["brew"]["installed"]:
+                # Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/install/check.rb
+                #   ("X V is already installed and up-to-date."; its reinstall hint is left out here)
                 sys.stderr.write(f"Warning: {name} {FORMULAE[name]['version']} is already "
                                  "installed and up-to-date.\n")
                 continue
             state["brew"]["installed"][name] = {"version": FORMULAE[name]["version"]}
+            # Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/formula_installer.rb
+            #   (ohai "Pouring <bottle file>"; bottle.rb in the same tree names it "name--V.<tag>.bottle.tar.gz")
+            # CONTRADICTED (a deliberate marker): formula_installer.rb#summary prints "<prefix>: <N files, size>" after the beer emoji.
             out(f"==> Pouring {name}--{FORMULAE[name]['version']}.arm64_sequoia.bottle.tar.gz")
             out(f"🍺  {BREW_PREFIX}/Cellar/{name}/{FORMULAE[name]['version']}: "
                 "installed by macsim")
     return 0
 
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/exceptions.rb ("No such keg: <Cellar>/X")
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/uninstall.rb
+#   ("Uninstalling <keg>... (<N files, size>)"; the size is left out here)
 def brew_uninstall(args: Sequence[str]) -> int:
     _, names = brew_split(args)
     with transaction() as state:
@@ -673,6 +758,8 @@ def brew_uninstall(args: Sequence[str]) -> int:
     return 0
 
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/cmd/list.rb
+#   (--versions prints "name version" per formula)
 def brew_list(args: Sequence[str]) -> int:
     options, names = brew_split(args)
     installed = read_state()["brew"]["installed"]
@@ -684,6 +771,8 @@ def brew_list(args: Sequence[str]) -> int:
     return 0
 
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/formula_path.sh
+#   (--prefix prints HOMEBREW_PREFIX; --prefix F prints HOMEBREW_PREFIX/opt/F)
 def brew_prefix(args: Sequence[str]) -> int:
     _, names = brew_split(args)
     out(f"{BREW_PREFIX}/opt/{brew_known(names[0])}" if names else BREW_PREFIX)
@@ -705,6 +794,8 @@ BREW_VERBS: dict[str, Callable[[Sequence[str]], int]] = {
     "remove": brew_uninstall,
     "list": brew_list,
     "--prefix": brew_prefix,
+    # Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/cmd/--version.sh ("Homebrew <version>")
+    # Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/cmd/update.sh ("Already up-to-date.")
     "--version": brew_noop("Homebrew 4.4.20"),
     "update": brew_noop("Already up-to-date."),
     "upgrade": brew_noop(""),      # nothing is ever outdated in the simulator
@@ -717,15 +808,23 @@ BREW_VERBS: dict[str, Callable[[Sequence[str]], int]] = {
 def brew_main(args: list[str]) -> int:
     owner = read_state()["brew"]["owner_uid"]
     if is_root() and owner != 0:
+        # Source: https://github.com/Homebrew/brew/issues/2167 (this exact three-line refusal)
+        # CONTRADICTED: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/brew.sh
+        #   (check-run-command-as-root refuses root whoever owns the prefix; only containers, services and --prefix pass;
+        #   here root passes when owner_uid is 0 and even --prefix is refused otherwise)
         raise CommandError(1, "Error: Running Homebrew as root is extremely dangerous "
                               "and no longer supported.\nAs Homebrew does not drop privileges "
                               "on installation you would be giving all\nbuild scripts full "
                               "access to your system.")
     if not args:
+        # Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/help.sh ("Example usage:" ..., exit 1)
+        # CONTRADICTED: real brew prints the whole help to stderr; here three lines go to stdout.
         out("Example usage:\n  brew search TEXT|/REGEX/\n  brew info [FORMULA|CASK...]")
         return 1
     verb = BREW_VERBS.get(args[0])
     if verb is None:
+        # CONTRADICTED: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/brew.rb
+        #   ("Unknown command: brew X", printed after the help text; here "Unknown command: X")
         raise CommandError(1, f"Error: Unknown command: {args[0]}")
     return verb(args[1:])
 
@@ -745,6 +844,9 @@ def lc_domain_phrase(domain: str) -> str:
     return f"user {kind}: {uid}" if kind == "gui" else f"{kind}: {uid}"
 
 
+# Source: https://github.com/DeterminateSystems/nix-installer/issues/960
+#   (launchctl kickstart -k: status 113, stderr "Could not find service \"org.nixos.darwin-store\" in domain for system")
+# UNCONFIRMED: the "in domain for user gui: 501" phrase for a gui domain.
 def lc_not_found(domain: str, label: str) -> CommandError:
     return CommandError(113, f"Could not find service \"{label}\" in domain for "
                              f"{lc_domain_phrase(domain)}")
@@ -754,6 +856,7 @@ def lc_split_target(target: str) -> tuple[str, str]:
     """'system/com.x' -> ('system', 'com.x'); 'gui/501/com.x' -> ('gui/501', 'com.x')."""
     domain, _, label = target.rpartition("/")
     if not domain or not label:
+        # CONTRADICTED: https://github.com/pingdotgg/t3code/issues/11995 ("Unrecognized target specifier.", then usage, exit status 64)
         raise CommandError(1, "Unrecognized target specifier.")
     return domain, label
 
@@ -765,12 +868,16 @@ def lc_check_plist_file(path: str, domain: str) -> dict[str, Any]:
         with open(path, "rb") as handle:
             job = plistlib.load(handle)
     except FileNotFoundError:
+        # UNCONFIRMED: "Bootstrap failed: 2: No such file or directory" and exit status 2 for a missing plist.
         raise CommandError(2, "Bootstrap failed: 2: No such file or directory") from None
     except (plistlib.InvalidFileException, ValueError, OSError):
+        # Source: https://github.com/DeterminateSystems/nix-installer/issues/1157 (bootstrap system: status 5, stderr "Bootstrap failed: 5: ...")
+        #   A non-root caller also gets "Try re-running the command as root for richer errors." (https://github.com/pirj/noclamshell/issues/25)
         raise CommandError(5, "Bootstrap failed: 5: Input/output error") from None
     insecure = domain == "system" and (info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
     has_program = isinstance(job, dict) and (job.get("Program") or job.get("ProgramArguments"))
     if insecure or not isinstance(job, dict) or not isinstance(job.get("Label"), str) or not has_program:
+        # UNCONFIRMED: that an insecure or Label-less plist fails with this same errno 5 text.
         # launchd rejects a daemon plist not owned by root or writable by
         # group/other, or one without Label/Program, with this same error.
         raise CommandError(5, "Bootstrap failed: 5: Input/output error")
@@ -787,6 +894,9 @@ def lc_start(state: State, job: dict[str, Any]) -> None:
     job.update(pid=lc_next_pid(state), runs=job["runs"] + 1, state="running")
 
 
+# Source: https://github.com/saltstack/salt/issues/47577 (quotes launchctl(1) on list's columns; the README cites the sentence that a
+#   negative status is the signal that killed the job, e.g. -15 for SIGTERM)
+# UNCONFIRMED: "last exit code = -15" in launchctl print after a stop (print may word a signal death differently).
 def lc_stop(state: State, job: dict[str, Any]) -> None:
     job.update(pid=None, state="not running", last_exit="-15")
     if job["plist"].get("KeepAlive") is True:
@@ -801,9 +911,11 @@ def lc_bootstrap_one(state: State, domain: str, path: str) -> str:
     plist = lc_check_plist_file(path, domain)
     label = str(plist["Label"])
     key = f"{domain}/{label}"
+    # Source: https://github.com/tomcounsell/ai/issues/2013 (errno 5 from bootstrap while the label is still registered)
     if key in state["launchd"]["services"]:
         raise CommandError(5, "Bootstrap failed: 5: Input/output error")
     if lc_is_disabled(state, domain, label):
+        # Source: https://github.com/DeterminateSystems/nix-installer/issues/530 (status 119; real first prints "<plist>: Service is disabled")
         raise CommandError(119, "Bootstrap failed: 119: Service is disabled")
     job: dict[str, Any] = {"label": label, "domain": domain, "path": os.path.abspath(path),
                            "plist": plist, "pid": None, "runs": 0, "state": "not running",
@@ -830,6 +942,7 @@ def lc_job_key_for(state: State, domain: str, spec: str) -> str:
 
 def lc_bootstrap(args: Sequence[str]) -> int:
     if len(args) < 2:
+        # UNCONFIRMED: the bootstrap usage text (exit status 64 for usage errors: pingdotgg/t3code#11995).
         raise CommandError(64, "Usage: launchctl bootstrap <domain-target> [service-path ...]")
     with transaction() as state:
         for path in args[1:]:
@@ -839,17 +952,21 @@ def lc_bootstrap(args: Sequence[str]) -> int:
 
 def lc_bootout(args: Sequence[str]) -> int:
     if not args:
+        # CONTRADICTED: https://github.com/pingdotgg/t3code/issues/11995 (real: "Usage: launchctl bootout <domain-target>
+        #   [service-path1, service-path2, ...] | <service-target>" and more lines)
         raise CommandError(64, "Usage: launchctl bootout <domain-target> [service-path ...]")
     domain, label = (args[0], "") if len(args) > 1 else lc_split_target(args[0])
     with transaction() as state:
         key = lc_job_key_for(state, domain, args[1]) if len(args) > 1 else f"{domain}/{label}"
         if state["launchd"]["services"].pop(key, None) is None:
+            # Source: https://github.com/DeterminateSystems/nix-installer/issues/1148 (bootout: status 3, stderr "Boot-out failed: 3: No such process")
             raise CommandError(3, "Boot-out failed: 3: No such process")
     return 0
 
 
 def lc_set_disabled(args: Sequence[str], disabled: bool) -> int:
     if len(args) != 1:
+        # UNCONFIRMED: the enable/disable usage text.
         raise CommandError(64, "Usage: launchctl enable|disable <service-target>")
     domain, label = lc_split_target(args[0])
     with transaction() as state:
@@ -861,6 +978,7 @@ def lc_kickstart(args: Sequence[str]) -> int:
     flags = {a for a in args if a.startswith("-")}
     targets = [a for a in args if not a.startswith("-")]
     if len(targets) != 1:
+        # UNCONFIRMED: the kickstart usage text.
         raise CommandError(64, "Usage: launchctl kickstart [-kp] <service-target>")
     domain, label = lc_split_target(targets[0])
     with transaction() as state:
@@ -873,6 +991,7 @@ def lc_kickstart(args: Sequence[str]) -> int:
             job["last_exit"] = "-9"
             lc_start(state, job)
         pid = job["pid"]
+    # UNCONFIRMED: that kickstart -p prints the bare pid.
     if "-p" in flags:
         out(str(pid))
     return 0
@@ -884,6 +1003,11 @@ def lc_print_dict(name: str, items: dict[str, Any], indent: str) -> list[str]:
     return lines + [f"{indent}}}", ""]
 
 
+# Source: https://github.com/boxen/puppet-boxen/issues/104 (OS X 10.10 launchctl print: active count, path, state, program, arguments,
+#   working directory, stdout path, stderr path, environment, domain, username, runs, pid, last exit code)
+# CONTRADICTED by that capture: its header is "dev.mysql = {" (here "system/<label> = {") and its domain line
+#   "domain = com.apple.xpc.launchd.domain.system" (here "domain = system"); newer releases not checked.
+# UNCONFIRMED: type = LaunchDaemon/LaunchAgent, "last exit code = (never exited)", "properties = keepalive | runatload".
 def lc_print_job(job: dict[str, Any]) -> str:
     plist = job["plist"]
     arguments = [str(a) for a in plist.get("ProgramArguments", [])]
@@ -905,7 +1029,7 @@ def lc_print_job(job: dict[str, Any]) -> str:
         lines += lc_print_dict("environment", plist["EnvironmentVariables"], "\t")
     lines.append(f"\tdomain = {job['domain']}")
     if "UserName" in plist:
-        lines.append(f"\tusername = {plist['UserName']}")   # key name UNCONFIRMED
+        lines.append(f"\tusername = {plist['UserName']}")   # key confirmed: boxen/puppet-boxen#104
     lines.append(f"\truns = {job['runs']}")
     if running:
         lines.append(f"\tpid = {job['pid']}")
@@ -921,6 +1045,7 @@ def lc_print_job(job: dict[str, Any]) -> str:
 
 def lc_print(args: Sequence[str]) -> int:
     if len(args) != 1:
+        # UNCONFIRMED: the print usage text.
         raise CommandError(64, "Usage: launchctl print <domain-target | service-target>")
     domain, label = lc_split_target(args[0])
     job = read_state()["launchd"]["services"].get(f"{domain}/{label}")
@@ -930,6 +1055,9 @@ def lc_print(args: Sequence[str]) -> int:
     return 0
 
 
+# Source: https://github.com/DeterminateSystems/nix-installer/pull/555 ("disabled services = {", then "\"label\" => disabled" lines)
+# Source: https://github.com/usnistgov/macos_security/issues/167 (macOS 13 prints disabled/enabled; older releases printed true/false)
+# UNCONFIRMED: the indentation of print-disabled (the nix-installer capture indents the header one level).
 def lc_print_disabled(args: Sequence[str]) -> int:
     domain = args[0] if args else lc_default_domain()
     disabled = read_state()["launchd"]["disabled"].get(domain, {})
@@ -942,6 +1070,8 @@ def lc_print_disabled(args: Sequence[str]) -> int:
 
 # Legacy verbs, in the formats community.general.launchd parses.
 
+# Source: https://github.com/Homebrew/brew/blob/aad366ffaf6a8c94c66d35e4b990d42ac4195305/Library/Homebrew/test/cask/artifact/shared_examples/uninstall_zap.rb
+#   (a test fixture of "launchctl list <label>": { "LimitLoadToSessionType", "Label", "OnDemand", "LastExitStatus", ... };)
 def lc_list_one(job: dict[str, Any]) -> None:
     plist = job["plist"]
     out("{")
@@ -967,9 +1097,11 @@ def lc_list(args: Sequence[str]) -> int:
     if args:
         job = jobs.get(f"{domain}/{args[0]}")
         if job is None:
+            # UNCONFIRMED: "Could not find service ... in domain for port" and exit status 113 from "launchctl list <label>".
             raise CommandError(113, f"Could not find service \"{args[0]}\" in domain for port")
         lc_list_one(job)
         return 0
+    # Source: https://github.com/sosedoff/lunchy-go/issues/7 (launchctl list: "PID\tStatus\tLabel", "-" for a job that is not running)
     out("PID\tStatus\tLabel")
     for job in sorted(jobs.values(), key=lambda j: j["label"]):
         pid = "-" if job["pid"] is None else str(job["pid"])
@@ -994,6 +1126,8 @@ def lc_load(args: Sequence[str]) -> int:
                 lc_bootstrap_one(state, domain, path)
             except CommandError as error:
                 # The legacy verb reports the same errno under another prefix.
+                # Source: https://github.com/haimgel/display-switch/issues/85 ("Load failed: 5: Input/output error"; real adds a "Try running
+                #   `launchctl bootstrap` as root for richer errors." line)
                 raise CommandError(error.status, error.message.replace("Bootstrap", "Load")) from None
     return 0
 
@@ -1006,17 +1140,20 @@ def lc_unload(args: Sequence[str]) -> int:
             if "-w" in args:
                 lc_mark_plist_disabled(state, domain, path, disabled=True)
             if state["launchd"]["services"].pop(lc_job_key_for(state, domain, path), None) is None:
+                # Source: https://github.com/m4rkw/macos-corner-fix/issues/3 ("Unload failed: 5: Input/output error")
                 raise CommandError(5, "Unload failed: 5: Input/output error")
     return 0
 
 
 def lc_legacy_control(args: Sequence[str], action: Callable[[State, dict[str, Any]], None]) -> int:
     if len(args) != 1:
+        # UNCONFIRMED: the start/stop usage text.
         raise CommandError(64, "Usage: launchctl start|stop <service-name>")
     domain = lc_default_domain()
     with transaction() as state:
         job = state["launchd"]["services"].get(f"{domain}/{args[0]}")
         if job is None:
+            # UNCONFIRMED: the wording and exit status 3 of start/stop for an unknown label.
             raise CommandError(3, f"{args[0]}: No such process")   # UNCONFIRMED wording
         action(state, job)
     return 0
@@ -1050,6 +1187,9 @@ LAUNCHCTL_VERBS: dict[str, Callable[[Sequence[str]], int]] = {
 
 def launchctl_main(args: list[str]) -> int:
     if not args:
+        # Source: https://github.com/kyleneideck/BackgroundMusic/issues/169 ("Unrecognized subcommand: X", "Usage: launchctl <subcommand> ... | help
+        #   [subcommand]")
+        # UNCONFIRMED: exit status 0 without arguments and 64 for an unknown subcommand.
         out("Usage: launchctl <subcommand> ... | help [subcommand]")
         return 0
     verb = LAUNCHCTL_VERBS.get(args[0])
@@ -1070,6 +1210,7 @@ def launchctl_main(args: list[str]) -> int:
 Record = dict[str, Any]
 
 
+# Source: https://github.com/DeterminateSystems/nix-installer/issues/1427 (dscl -read: status 56, stderr "<dscl_cmd> DS Error: -14136 ...")
 def ds_not_found() -> CommandError:
     return CommandError(56, "<dscl_cmd> DS Error: -14136 (eDSRecordNotFound)")
 
@@ -1090,6 +1231,7 @@ def ds_kind(path: str) -> tuple[str, str | None]:
     """'/Users/llama' -> ('users', 'llama'); '/Groups' -> ('groups', None)."""
     parts = [p for p in path.split("/") if p]
     if not parts or parts[0] not in ("Users", "Groups") or len(parts) > 2:
+        # CONTRADICTED: https://github.com/swiftlang/swiftly/issues/346 ("read: Invalid Path" comes first, exit status 185)
         raise CommandError(56, "<dscl_cmd> DS Error: -14009 (eDSUnknownNodeName)")
     return parts[0].lower(), parts[1] if len(parts) == 2 else None
 
@@ -1106,6 +1248,8 @@ def ds_values(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+# Source: https://github.com/NixOS/nix/pull/11075 (dscl . read: "Key: value" lines; a multi-line value starts on the next line after one
+#   space; "Password: ********")
 def ds_format_attribute(key: str, value: Any) -> str:
     values = ds_values(value)
     if any(" " in v for v in values):
@@ -1120,10 +1264,12 @@ def dscl_read(state: State, path: str, keys: Sequence[str]) -> None:
         raise ds_not_found()
     for key in keys or sorted(record):
         if key not in record:
+            # UNCONFIRMED: "No such key: X" and exit status 181.
             raise CommandError(181, f"No such key: {key}")
         out(ds_format_attribute(key, record[key]))
 
 
+# CONTRADICTED: https://github.com/NixOS/nix/pull/11075 (dscl . list /Users UniqueID pads names to 25 columns; here to 24)
 def dscl_list(state: State, path: str, keys: Sequence[str]) -> None:
     kind, _ = ds_kind(path)
     records = ds_records(state, kind)
@@ -1135,6 +1281,7 @@ def dscl_list(state: State, path: str, keys: Sequence[str]) -> None:
             out(name)
 
 
+# UNCONFIRMED: the dscl -search output layout.
 def dscl_search(state: State, path: str, key: str, value: str) -> None:
     kind, _ = ds_kind(path)
     for name, record in sorted(ds_records(state, kind).items()):
@@ -1173,10 +1320,12 @@ def ds_delete(state: State, kind: str, name: str) -> None:
 
 def dscl_write(verb: str, path: str, rest: Sequence[str]) -> None:
     if not is_root():
+        # Source: https://github.com/nvbn/thefuck/issues/403 (these two lines) and https://github.com/CZ4B/RDP/issues/9 (exit code 40)
         raise CommandError(40, "<main> attribute status: eDSPermissionError\n"
                                "<dscl_cmd> DS Error: -14120 (eDSPermissionError)")
     kind, name = ds_kind(path)
     if name is None:
+        # UNCONFIRMED: "dscl: a record path is required" (macsim's wording).
         raise CommandError(64, "dscl: a record path is required")
     with transaction() as state:
         if verb == "-delete" and not rest:
@@ -1196,6 +1345,7 @@ def dscl_write(verb: str, path: str, rest: Sequence[str]) -> None:
 
 def dscl_main(args: list[str]) -> int:
     if len(args) < 3:
+        # UNCONFIRMED: the dscl usage and "Invalid command" texts and their exit status 64.
         raise CommandError(64, "Usage: dscl [options] [<datasource> [<command>]]")
     verb, path, rest = args[1], args[2], args[3:]   # args[0]: node, "." or /Local/Default
     if verb == "-read":
@@ -1236,7 +1386,10 @@ def dsedit_apply(state: State, op: str, options: dict[str, str], name: str) -> N
     groups = ds_records(state, "groups")
     if op == "create":
         if name in groups:
-            raise CommandError(1, "Group already exists.")   # UNCONFIRMED wording
+            # CONTRADICTED: https://github.com/DeterminateSystems/nix-installer/issues/1690 (create on an existing group: stdout "Create called on
+            #   existing record - do you want to overwrite, y or n : ", stderr "Operation cancelled because record could not be replaced",
+            #   exit status 73). Not simulated: "GID already exists", exit 64 (https://github.com/NixOS/nix-installer/issues/186).
+            raise CommandError(1, "Group already exists.")   # CONTRADICTED, see above
         record = ds_create(state, "groups", name)
         record.update(PrimaryGroupID=options.get("-i") or dsedit_next_gid(groups),
                       GroupMembership=[], RealName=options.get("-r", name))
@@ -1259,6 +1412,8 @@ def dsedit_next_gid(groups: dict[str, Record]) -> str:
     return str(max([501] + [gid + 1 for gid in used if gid >= 501]))
 
 
+# Source: https://github.com/webcoyote/sandvault/issues/6 ("Group not found.", exit code 64)
+# UNCONFIRMED: the dseditgroup -o read layout (dsAttrTypeStandard:Key - / values).
 def dseditgroup_read(name: str) -> int:
     record = ds_records(read_state(), "groups").get(name)
     if record is None:
@@ -1269,6 +1424,7 @@ def dseditgroup_read(name: str) -> int:
     return 0
 
 
+# UNCONFIRMED: the checkmember answers "yes X is a member of G" / "no X is NOT a member of G" and exit status 0/1.
 def dseditgroup_checkmember(member: str, name: str) -> int:
     record = ds_records(read_state(), "groups").get(name)
     if record is None:
@@ -1284,18 +1440,21 @@ def dseditgroup_main(args: list[str]) -> int:
     options, name = dseditgroup_parse(args)
     op = options.get("-o", "read")
     if name is None:
+        # UNCONFIRMED: the dseditgroup usage text.
         raise CommandError(64, "Usage: dseditgroup [-pqv] [-o edit|create|delete|read|checkmember] groupname")
     if op == "read":
         return dseditgroup_read(name)
     if op == "checkmember":
         return dseditgroup_checkmember(options.get("-m", ""), name)
     if not is_root():
+        # UNCONFIRMED: "Operation not permitted." and exit status 1 for a non-root dseditgroup edit.
         raise CommandError(1, "Operation not permitted.")
     with transaction() as state:
         dsedit_apply(state, op, options, name)
     return 0
 
 
+# UNCONFIRMED: the defaults read rendering of scalars and arrays.
 def defaults_render(value: Any) -> str:
     """Old-style plist text, as `defaults read` prints."""
     def word(item: Any) -> str:
@@ -1308,11 +1467,15 @@ def defaults_render(value: Any) -> str:
 
 def defaults_main(args: list[str]) -> int:
     if len(args) < 3 or args[0] not in ("read", "write", "delete"):
+        # UNCONFIRMED: the defaults usage text.
         raise CommandError(1, "Command line interface to a user's defaults.")
     verb, domain, key, rest = args[0], args[1], args[2], args[3:]
     if verb == "read":
         value = read_state()["defaults"].get(domain, {}).get(key)
         if value is None:
+            # Source: https://github.com/SummitRoute/osxlockdown/issues/50 (a log-prefixed first line, then "The domain/default pair of (D, K) does not exist")
+            # Source: https://github.com/chrisrenga/alfred-tableplus/issues/7 (exit status 1)
+            # CONTRADICTED in detail: the real first line carries "<date> defaults[pid:tid] "; here it is empty.
             raise CommandError(1, f"\nThe domain/default pair of ({domain}, {key}) does not exist")
         out(defaults_render(value))
         return 0
@@ -1334,6 +1497,9 @@ def defaults_main(args: list[str]) -> int:
 # --------------------------------------------------------------------------
 
 CMAKE_VERSION = "3.31.5"
+# Source: https://github.com/ggml-org/llama.cpp/issues/9977 ("version: 3930 (9e041024)" / "built with Apple clang version 15.0.0 (clang-...)
+#   for arm64-apple-darwin23.6.0")
+# CONTRADICTED in detail: the real second line names the clang version and the darwin release. UNCONFIRMED: that it goes to stderr.
 LLAMA_VERSION_LINES = ("version: 1 (0c1e570)", "built with Apple clang for arm64-apple-darwin")
 
 
@@ -1369,6 +1535,7 @@ def cmake_parse_configure(args: Sequence[str]) -> tuple[str, str, dict[str, list
     return os.path.abspath(source), os.path.abspath(build), defines
 
 
+# UNCONFIRMED: the header lines of the simulated CMakeCache.txt.
 def cmake_write_cache(build: str, source: str, cache: dict[str, list[str]]) -> None:
     os.makedirs(build, exist_ok=True)
     lines = ["# This is the CMakeCache file.", "# Written by macsim (simulated CMake).", "",
@@ -1383,6 +1550,8 @@ def cmake_write_cache(build: str, source: str, cache: dict[str, list[str]]) -> N
 def cmake_configure(args: Sequence[str]) -> int:
     source, build, defines = cmake_parse_configure(args)
     if not os.path.isfile(os.path.join(source, "CMakeLists.txt")):
+        # Source: https://github.com/apngasm/apngasm/issues/68 (this text); https://github.com/anyongjin/pylsd2/issues/1 shows the
+        #   "Specify --help for usage, or press the help button on the CMake GUI." line that is left out here
         raise CommandError(1, f"CMake Error: The source directory \"{source}\" does not appear "
                               "to contain CMakeLists.txt.")
     with transaction() as state:
@@ -1392,6 +1561,9 @@ def cmake_configure(args: Sequence[str]) -> int:
         entry["cache"].update(defines)     # a re-configure keeps earlier -D values
         entry["configures"] += 1
         cmake_write_cache(build, source, entry["cache"])
+    # UNCONFIRMED: the "-- The C/CXX compiler identification is AppleClang 16.0.0.16000026" lines.
+    # Source: https://github.com/ingonyama-zk/icicle/issues/827 ("-- Configuring done (0.1s)", "-- Generating done (0.0s)",
+    #   "-- Build files have been written to: <dir>")
     out("-- The C compiler identification is AppleClang 16.0.0.16000026")
     out("-- The CXX compiler identification is AppleClang 16.0.0.16000026")
     out("-- Configuring done (0.1s)")
@@ -1400,6 +1572,9 @@ def cmake_configure(args: Sequence[str]) -> int:
     return 0
 
 
+# Source: https://github.com/tangalbert919/AeroControlCenter/issues/1 ("CMake Error at CMakeLists.txt:3 (project):", "No CMAKE_CXX_COMPILER
+#   could be found.", the CXX hint, "-- Configuring incomplete, errors occurred!"; on Linux)
+# UNCONFIRMED: that on a Mac without the CLT the xcrun error comes first.
 def require_clt_for_cmake(state: State) -> None:
     try:
         require_clt(state)
@@ -1439,11 +1614,14 @@ def cmake_parse_build(args: Sequence[str]) -> tuple[str, list[str]]:
 
 def cmake_build(args: Sequence[str]) -> int:
     if not args:
+        # UNCONFIRMED: the cmake --build usage text.
         raise CommandError(1, "Usage: cmake --build <dir> [options] [-- [native-options]]")
     build, targets = cmake_parse_build(args)
     with transaction() as state:
         entry = state["cmake"]["builds"].get(build)
         if entry is None or not os.path.isfile(os.path.join(build, "CMakeCache.txt")):
+            # Source: https://github.com/libgit2/libgit2/pull/4319 ("Error: could not load cache" and "[100%] Built target <t>")
+            # Source: https://github.com/ingonyama-zk/icicle/issues/827 ("Error: could not load cache" on stderr, exit status 1)
             raise CommandError(1, "Error: could not load cache")
         require_clt(state)
         os.makedirs(os.path.join(build, "bin"), exist_ok=True)
@@ -1451,6 +1629,7 @@ def cmake_build(args: Sequence[str]) -> int:
             entry["targets"][target] = entry["targets"].get(target, 0) + 1
             if target != "all":
                 cmake_install_binary(os.path.join(build, "bin", target), target)
+            # Source: https://github.com/libgit2/libgit2/pull/4319 ("[100%] Built target libgit2_clar")
             out(f"[100%] Built target {target}")
     return 0
 
@@ -1464,8 +1643,10 @@ def cmake_install_binary(path: str, name: str) -> None:
 def cmake_main(args: list[str]) -> int:
     if not read_state()["brew"]["installed"].get("cmake"):
         # Only `brew install cmake` provides cmake on the Mac.
+        # UNCONFIRMED: "cmake: command not found" (the wording is the shell's and differs between shells), exit 127.
         raise CommandError(127, "cmake: command not found")
     if args[:1] == ["--version"]:
+        # Source: https://github.com/CMU-Perceptual-Computing-Lab/openpose/issues/1812 ("cmake version 3.16.3", blank line, "CMake suite ...")
         out(f"cmake version {CMAKE_VERSION}\n\nCMake suite maintained and supported by Kitware "
             "(kitware.com/cmake).")
         return 0
