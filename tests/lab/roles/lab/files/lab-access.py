@@ -2,8 +2,8 @@
 """Give a lab container the access a real machine has: sshd with its own host
 keys, and login users reached with one SSH key, each with its sudo rule.
 
-Runs inside the container (podman exec -i ... python3 - < this file is not
-used: the lab role passes the script with -c and the request on stdin):
+Runs inside the container, as root: the lab role passes this script to
+`podman exec -i <container> python3 -c` and the request on stdin:
 
     {"users": [{"name": "labadmin", "sudo": "nopasswd" | "password" | "none",
                 "password": "..." (for "password"), "key": "ssh-ed25519 ..."}]}
@@ -109,6 +109,9 @@ def ensure_sshd(changed: list[str]) -> str:
         run("systemctl", "enable", "ssh.service")
         changed.append("ssh enabled")
     if not active or "host keys" in changed:
+        # The image leaves sshd off until its keys exist; a start that failed
+        # before (no keys) must not count against systemd's start limit.
+        run("systemctl", "reset-failed", "ssh.service")
         run("systemctl", "restart", "ssh.service")
         changed.append("ssh started")
     return " ".join(key.read_text().split()[:2])
