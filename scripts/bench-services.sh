@@ -12,6 +12,9 @@ HEAD=${HEAD:-llamalab-studio}
 URL=${URL:-http://127.0.0.1:9999}
 CACHE=${CACHE:-/var/cache/llama-rpc-server/rpc}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/tests/lab/roles/lab/files/containers.conf}
+# The head's API key, read from its root-only environment file (the lab's
+# head serves beyond loopback, so it has one).
+LLAMA_API_KEY=$(podman exec "$HEAD" sh -c '. /etc/default/llama-server.secret 2>/dev/null; printf %s "${LLAMA_API_KEY:-}"')
 
 now() { date +%s.%N; }
 
@@ -42,7 +45,7 @@ load() {
 }
 
 decode() {
-    curl -s "$URL/v1/chat/completions" -H 'Content-Type: application/json' \
+    curl -s "$URL/v1/chat/completions" -H 'Content-Type: application/json' -H "Authorization: Bearer $LLAMA_API_KEY" \
         -d '{"messages":[{"role":"user","content":"Write a long story about a lighthouse keeper."}],"max_tokens":128,"temperature":0}' |
         python3 -c 'import json,sys; t=json.load(sys.stdin)["timings"]; print("%.1f tok/s decode (%d tokens), %.1f tok/s prompt" % (t["predicted_per_second"], t["predicted_n"], t["prompt_per_second"]))'
 }

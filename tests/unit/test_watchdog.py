@@ -11,8 +11,6 @@ when one is built).
 from __future__ import annotations
 
 import functools
-import importlib.machinery
-import importlib.util
 import json
 import os
 import plistlib
@@ -28,10 +26,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from plugin_loader import load_program
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "roles" / "watchdog" / "files" / "llama-watchdog"
@@ -41,16 +39,7 @@ WORKER = "192.168.100.2:50052"
 HEAD = "192.168.100.1"
 
 
-def _load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("llama_watchdog", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("llama_watchdog", loader)
-    assert spec
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-wd = _load()
+wd = load_program(SCRIPT, "llama_watchdog")
 
 
 def head_obs(**changes: Any) -> dict[str, Any]:

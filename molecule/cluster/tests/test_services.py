@@ -31,17 +31,37 @@ def _head_port(name: str) -> int:
     return int(labhosts.hostvars(name).get("cluster_api_port", 9999))
 
 
-def _http(name: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    """Ask the head's server on its own loopback, with the head's python3."""
+def _api_key(name: str) -> str:
+    """The key the head serves with, read from its root-only environment file."""
+    env = labhosts.connect(name).file("/etc/default/llama-server.secret")
+    if not env.exists:
+        return ""
+    for line in env.content_string.splitlines():
+        if line.startswith("LLAMA_API_KEY="):
+            return line.partition("=")[2].strip().strip('"')
+    return ""
+
+
+def _http(name: str, path: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
+    """Ask the head's server on its own loopback, with the head's python3.
+
+    ``key`` defaults to the head's own API key; "" sends none. An HTTP error
+    status is returned like any other.
+    """
     script = (
-        "import json,sys,urllib.request as u;"
+        "import json,sys,urllib.request as u,urllib.error as e;"
         "d=sys.argv[2].encode() if sys.argv[2] else None;"
-        "r=u.Request(sys.argv[1],data=d,headers={'Content-Type':'application/json'});"
-        "x=u.urlopen(r,timeout=120);print(x.status);print(x.read().decode())"
+        "h={'Content-Type':'application/json'};"
+        "h.update({'Authorization':'Bearer '+sys.argv[3]} if sys.argv[3] else {});"
+        "r=u.Request(sys.argv[1],data=d,headers=h)\n"
+        "try:\n x=u.urlopen(r,timeout=120)\n"
+        "except e.HTTPError as err:\n x=err\n"
+        "print(x.status);print(x.read().decode())"
     )
     url = f"http://127.0.0.1:{_head_port(name)}{path}"
     payload = json.dumps(body) if body else ""
-    out = labhosts.connect(name).check_output(f"python3 -c {_q(script)} {_q(url)} {_q(payload)}")
+    bearer = _api_key(name) if key is None else key
+    out = labhosts.connect(name).check_output(f"python3 -c {_q(script)} {_q(url)} {_q(payload)} {_q(bearer)}")
     status, _, text = out.partition("\n")
     return int(status), json.loads(text)
 
@@ -145,6 +165,16 @@ def test_completion_has_text(name: str) -> None:
                           {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16, "temperature": 0})
     assert status == 200
     assert reply["choices"][0]["message"]["content"].strip()
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_completion_needs_the_key(name: str) -> None:
+    """The head serves beyond loopback, so it has a key; a wrong one or none is refused."""
+    assert _api_key(name), "the lab's head serves on 0.0.0.0 and must have an API key"
+    question = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
+    assert _http(name, "/v1/chat/completions", question, key="")[0] == 401
+    assert _http(name, "/v1/chat/completions", question, key="not-the-key")[0] == 401
+    assert _http(name, "/v1/chat/completions", question)[0] == 200
 
 
 @pytest.fixture(scope="module")
