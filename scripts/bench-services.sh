@@ -9,7 +9,9 @@ set -euo pipefail
 RUNS=${1:-3}
 WORKER=${WORKER:-llamalab-spark}
 HEAD=${HEAD:-llamalab-studio}
-URL=${URL:-http://127.0.0.1:9999}
+URL=${URL:-https://127.0.0.1:9999}
+# The head's self-signed certificate, which the llama_server role made on the controller.
+CACERT=${CACERT:-$(cd "$(dirname "$0")/.." && pwd)/build/tls/studio.crt}
 CACHE=${CACHE:-/var/cache/llama-rpc-server/rpc}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/tests/lab/roles/lab/files/containers.conf}
 # The head's API key, read from its root-only environment file (the lab's
@@ -20,7 +22,7 @@ now() { date +%s.%N; }
 
 wait_healthy() {
     local start=$1
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health" || true)" = 200 ]; do
+    until [ "$(curl -s --cacert "$CACERT" -o /dev/null -w '%{http_code}' "$URL/health" || true)" = 200 ]; do
         sleep 0.1
         if [ "$(echo "$(now) - $start > 600" | bc)" = 1 ]; then
             echo "no /health 200 after 600 s" >&2
@@ -45,7 +47,7 @@ load() {
 }
 
 decode() {
-    curl -s "$URL/v1/chat/completions" -H 'Content-Type: application/json' -H "Authorization: Bearer $LLAMA_API_KEY" \
+    curl -s --cacert "$CACERT" "$URL/v1/chat/completions" -H 'Content-Type: application/json' -H "Authorization: Bearer $LLAMA_API_KEY" \
         -d '{"messages":[{"role":"user","content":"Write a long story about a lighthouse keeper."}],"max_tokens":128,"temperature":0}' |
         python3 -c 'import json,sys; t=json.load(sys.stdin)["timings"]; print("%.1f tok/s decode (%d tokens), %.1f tok/s prompt" % (t["predicted_per_second"], t["predicted_n"], t["prompt_per_second"]))'
 }

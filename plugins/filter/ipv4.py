@@ -41,6 +41,25 @@ def is_ipv4_cidr(value: object) -> bool:
     return True
 
 
+def subject_alt_names(names: list) -> list[str]:
+    """Names a certificate covers, as x509 subjectAltName entries: an IP
+    address (v4 or v6) as ``IP:``, anything else as ``DNS:``; empty ones and
+    repeats dropped, order kept.
+    ``['127.0.0.1', 'localhost', '', 'localhost']`` -> ``['IP:127.0.0.1', 'DNS:localhost']``."""
+    out: list[str] = []
+    for name in names:
+        name = str(name or "").strip()
+        if not name:
+            continue
+        try:
+            entry = f"IP:{ipaddress.ip_address(name)}"
+        except ValueError:
+            entry = f"DNS:{name}"
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
 class FilterModule:
     """IPv4 CIDR helpers."""
 
@@ -49,4 +68,5 @@ class FilterModule:
             "ipv4_address": ipv4_address,
             "ipv4_netmask": ipv4_netmask,
             "ipv4_network": ipv4_network,
+            "subject_alt_names": subject_alt_names,
         }

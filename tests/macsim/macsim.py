@@ -664,6 +664,7 @@ FORMULAE: dict[str, dict[str, Any]] = {
                "aliases": []},
     "ccache": {"version": "4.10.2", "desc": "Object-file caching compiler wrapper", "aliases": []},
     "git": {"version": "2.48.1", "desc": "Distributed revision control system", "aliases": []},
+    "openssl@3": {"version": "3.4.1", "desc": "Cryptography and SSL/TLS Toolkit", "aliases": ["openssl"]},
 }
 BREW_ERROR = "Error: "
 
@@ -1561,15 +1562,34 @@ def cmake_configure(args: Sequence[str]) -> int:
         entry["cache"].update(defines)     # a re-configure keeps earlier -D values
         entry["configures"] += 1
         cmake_write_cache(build, source, entry["cache"])
+        openssl = cmake_openssl(state, entry["cache"])
     # UNCONFIRMED: the "-- The C/CXX compiler identification is AppleClang 16.0.0.16000026" lines.
     # Source: https://github.com/ingonyama-zk/icicle/issues/827 ("-- Configuring done (0.1s)", "-- Generating done (0.0s)",
     #   "-- Build files have been written to: <dir>")
     out("-- The C compiler identification is AppleClang 16.0.0.16000026")
     out("-- The CXX compiler identification is AppleClang 16.0.0.16000026")
+    if openssl == "found":
+        out(f"-- OpenSSL found: {FORMULAE['openssl@3']['version']}")
+    elif openssl == "missing":
+        sys.stderr.write("CMake Warning at vendor/cpp-httplib/CMakeLists.txt:154 (message):\n"
+                         "  OpenSSL not found, HTTPS support disabled\n\n")
     out("-- Configuring done (0.1s)")
     out("-- Generating done (0.1s)")
     out(f"-- Build files have been written to: {build}")
     return 0
+
+
+# Source: llama.cpp's vendor/cpp-httplib/CMakeLists.txt at the lab's pinned commit (LLAMA_OPENSSL, ON by
+#   default: find_package(OpenSSL), then "OpenSSL found: <version>" or the warning "OpenSSL not found, HTTPS
+#   support disabled"). macOS ships no OpenSSL headers: only Homebrew's openssl@3, found through
+#   OPENSSL_ROOT_DIR (its prefix /opt/homebrew/opt/openssl@3), satisfies it. UNCONFIRMED: the warning's line number.
+def cmake_openssl(state: State, cache: dict[str, Any]) -> str:
+    """ "off", "found" or "missing": what llama.cpp's configure finds for LLAMA_OPENSSL."""
+    if str(cache.get("LLAMA_OPENSSL", ("", "ON"))[1]).upper() in ("OFF", "0", "FALSE", "NO"):
+        return "off"
+    roots = str(cache.get("OPENSSL_ROOT_DIR", ("", ""))[1]).split(";")
+    found = "openssl@3" in state["brew"]["installed"] and f"{BREW_PREFIX}/opt/openssl@3" in roots
+    return "found" if found else "missing"
 
 
 # Source: https://github.com/tangalbert919/AeroControlCenter/issues/1 ("CMake Error at CMakeLists.txt:3 (project):", "No CMAKE_CXX_COMPILER

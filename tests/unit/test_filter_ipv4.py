@@ -33,3 +33,9 @@ def test_invalid_cidrs(value: object) -> None:
 def test_filters_refuse_a_bare_address() -> None:
     with pytest.raises(ValueError, match="no /prefix"):
         ipv4.ipv4_network("192.168.100.2")
+
+
+def test_subject_alt_names() -> None:
+    names = ["127.0.0.1", "localhost", "studio", "", None, "10.88.0.5", "studio", "::1", "head.example.org"]
+    assert ipv4.subject_alt_names(names) == [
+        "IP:127.0.0.1", "DNS:localhost", "DNS:studio", "IP:10.88.0.5", "IP:::1", "DNS:head.example.org"]

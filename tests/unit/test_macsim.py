@@ -528,6 +528,18 @@ def test_cmake_configure_records_flags(mac: Mac, llama_src: Path) -> None:
     ]
 
 
+def test_cmake_finds_openssl_only_from_homebrew(mac: Mac, llama_src: Path) -> None:
+    """llama.cpp's LLAMA_OPENSSL (ON by default) needs Homebrew's openssl@3, named by OPENSSL_ROOT_DIR."""
+    build = mac.root / "build"
+    mac.ok("brew", "install", "cmake")
+    root = "-DOPENSSL_ROOT_DIR=/opt/homebrew/opt/openssl@3;/usr/local/opt/openssl@3"
+    missing = mac.run("cmake", "-S", str(llama_src), "-B", str(build), "-DLLAMA_OPENSSL=ON", root)
+    assert missing.returncode == 0 and "OpenSSL not found, HTTPS support disabled" in missing.stderr
+    mac.ok("brew", "install", "openssl@3")
+    assert "-- OpenSSL found: 3.4.1" in mac.ok("cmake", "-S", str(llama_src), "-B", str(build), "-DLLAMA_OPENSSL=ON", root)
+    assert "OpenSSL" not in mac.ok("cmake", "-S", str(llama_src), "-B", str(build), "-DLLAMA_OPENSSL=OFF")
+
+
 def test_cmake_build_makes_versioned_targets(mac: Mac, llama_src: Path) -> None:
     build = mac.root / "build"
     mac.ok("brew", "install", "cmake")

@@ -569,3 +569,66 @@ def test_macos_job_is_loaded_once_and_removed(mac: Path) -> None:
     assert _play(mac, dict(HEAD_VARS, watchdog_state="absent"))["stats"]["localhost"]["changed"] > 0
     assert _launchctl(mac, "print", f"system/{label}").returncode == 113
     assert not any(path.exists() for path in (mac / "LaunchDaemons" / f"{label}.plist", key, rotation, mac / "libexec"))
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own root, and its key (as llama_server makes one)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "head")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "api.crt", tmp / "api.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_http_verifies_https_against_the_given_certificate(tmp_path: Path) -> None:
+    """The head's watchdog over TLS: it trusts --ca-file, and nothing else unless the system store does."""
+    import http.server
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = b'{"status": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/health"
+    try:
+        assert wd.http(url, 5, "", ca_file=str(cert)) == ("ok", {"status": "ok"})
+        status, _ = wd.http(url, 5, "")
+        assert status.startswith("error:") and "CERTIFICATE_VERIFY_FAILED" in status
+        args = wd.parse_args(["head", "--url", url.rsplit("/", 1)[0], "--endpoint", WORKER, "--ca-file", str(cert),
+                              "--unit", "llama-server.service", "--timeout", "2", "--failures", str(K)])
+        assert args.ca_file == str(cert)
+    finally:
+        server.shutdown()

@@ -31,6 +31,15 @@ def _head_port(name: str) -> int:
     return int(labhosts.hostvars(name).get("cluster_api_port", 9999))
 
 
+def _api_base(name: str) -> tuple[str, str]:
+    """The head's API on its own loopback, and the certificate to trust ("" for plain HTTP)."""
+    hostvars = labhosts.hostvars(name)
+    if str(hostvars.get("cluster_api_tls", False)).lower() in ("true", "yes", "1"):
+        cert = f"{hostvars.get('cluster_api_tls_dir', '/etc/llama-cluster/tls')}/api.crt"
+        return f"https://127.0.0.1:{_head_port(name)}", cert
+    return f"http://127.0.0.1:{_head_port(name)}", ""
+
+
 def _api_key(name: str) -> str:
     """The key the head serves with, read from its root-only environment file."""
     env = labhosts.connect(name).file("/etc/default/llama-server.secret")
@@ -43,25 +52,28 @@ def _api_key(name: str) -> str:
 
 
 def _http(name: str, path: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
-    """Ask the head's server on its own loopback, with the head's python3.
+    """Ask the head's server on its own loopback, with the head's python3 (over HTTPS
+    where the head serves it, trusting its certificate).
 
     ``key`` defaults to the head's own API key; "" sends none. An HTTP error
     status is returned like any other.
     """
     script = (
-        "import json,sys,urllib.request as u,urllib.error as e;"
+        "import json,ssl,sys,urllib.request as u,urllib.error as e;"
+        "c=ssl.create_default_context(cafile=sys.argv[4] or None);"
         "d=sys.argv[2].encode() if sys.argv[2] else None;"
         "h={'Content-Type':'application/json'};"
         "h.update({'Authorization':'Bearer '+sys.argv[3]} if sys.argv[3] else {});"
         "r=u.Request(sys.argv[1],data=d,headers=h)\n"
-        "try:\n x=u.urlopen(r,timeout=120)\n"
+        "try:\n x=u.urlopen(r,timeout=120,context=c)\n"
         "except e.HTTPError as err:\n x=err\n"
         "print(x.status);print(x.read().decode())"
     )
-    url = f"http://127.0.0.1:{_head_port(name)}{path}"
+    base, cert = _api_base(name)
     payload = json.dumps(body) if body else ""
     bearer = _api_key(name) if key is None else key
-    out = labhosts.connect(name).check_output(f"python3 -c {_q(script)} {_q(url)} {_q(payload)} {_q(bearer)}")
+    out = labhosts.connect(name).check_output(
+        f"python3 -c {_q(script)} {_q(base + path)} {_q(payload)} {_q(bearer)} {_q(cert)}")
     status, _, text = out.partition("\n")
     return int(status), json.loads(text)
 
@@ -175,6 +187,22 @@ def test_completion_needs_the_key(name: str) -> None:
     assert _http(name, "/v1/chat/completions", question, key="")[0] == 401
     assert _http(name, "/v1/chat/completions", question, key="not-the-key")[0] == 401
     assert _http(name, "/v1/chat/completions", question)[0] == 200
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_tls_key_is_private_to_the_server(name: str) -> None:
+    """Where the head serves HTTPS: its key is root's, readable by llama-server's group only."""
+    base, cert = _api_base(name)
+    if not cert:
+        pytest.skip(f"{name} serves plain HTTP")
+    host = labhosts.connect(name)
+    key = host.file(cert.rsplit("/", 1)[0] + "/api.key")
+    assert (key.user, key.group, key.mode) == ("root", "llama-server", 0o640)
+    assert host.file(cert).mode == 0o644
+    pid = host.check_output("systemctl show -p MainPID --value llama-server.service")
+    argv = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    assert argv[argv.index("--ssl-cert-file") + 1] == cert
+    assert argv[argv.index("--ssl-key-file") + 1] == key.path
 
 
 @pytest.fixture(scope="module")
