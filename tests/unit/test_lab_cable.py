@@ -9,6 +9,7 @@ a second run changes nothing. Needs root, ip, tc and unshare, as the lab does.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -78,7 +79,7 @@ def _runc_state(root: Path, pid: int, name: str) -> None:
     """What runc keeps for a running container: its init pid and its bundle, whose spec has the annotation."""
     bundle = root / f"bundle-{name}"
     bundle.mkdir(exist_ok=True)
-    (bundle / "config.json").write_text(json.dumps({"annotations": {cable.ANNOTATION: json.dumps({"name": name})}}))
+    (bundle / "config.json").write_text(json.dumps({"annotations": {cable.PREFIX + "name": name, "other": "x"}}))
     state = root / f"state-{name}"
     state.mkdir(exist_ok=True)
     (state / "state.json").write_text(json.dumps({"init_process_pid": pid, "config": {"labels": [f"bundle={bundle}"]}}))
@@ -114,7 +115,7 @@ def test_switch_port_is_plugged_shaped_and_replugged(hosts) -> None:
     try:
         worker = hosts.new()
         spec = {"name": "lab-worker", "dev": "enP7s7", "bridge": bridge, "port": f"lpt{os.getpid() % 100000}",
-                "mtu": 9216, **SHAPE}
+                "mtu": "9216", **SHAPE}
         changed = cable.plug(worker.pid, spec)
         assert changed[0].startswith("plugged lab-worker:enP7s7 into " + bridge)
         port = subprocess.run(["ip", "-o", "link", "show", "dev", spec["port"]], capture_output=True, text=True,
@@ -130,7 +131,12 @@ def test_switch_port_is_plugged_shaped_and_replugged(hosts) -> None:
         subprocess.run(["ip", "link", "del", bridge], check=False)
 
 
-def test_hook_without_the_annotation_does_nothing(monkeypatch, capsys) -> None:
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(json.dumps({"pid": 1, "annotations": {}})))
+def test_hook_without_the_annotations_does_nothing(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"pid": 1, "annotations": {"io.podman.x": "y"}})))
     assert cable.main() == 0
     assert json.loads(capsys.readouterr().out) == {"changed": []}
+
+
+def test_annotations_name_the_cable() -> None:
+    assert cable.cable_of({"io.llamalab.cable.dev": "en0", "io.llamalab.cable.peer": "lab-worker", "io.podman.x": "y"}) == {
+        "dev": "en0", "peer": "lab-worker"}
