@@ -117,11 +117,24 @@ def ensure_sshd(changed: list[str]) -> str:
     return " ".join(key.read_text().split()[:2])
 
 
+def ensure_no_user_manager(changed: list[str]) -> None:
+    """No systemd user manager for the logins. In these containers a user
+    manager cannot stop (its processes outlive the final SIGKILL) and is
+    failed only after a 2-minute timeout; a login in the meantime waits for
+    it, and Ansible's become gave up after 12 s (seen on the cluster's
+    workers). A real machine's logins do not depend on it either."""
+    unit = Path("/etc/systemd/system/user@.service")
+    if not (unit.is_symlink() and os.readlink(unit) == "/dev/null"):
+        run("systemctl", "mask", "user@.service")
+        changed.append("user managers masked")
+
+
 def main() -> int:
     request = json.load(sys.stdin)
     changed: list[str] = []
     for spec in request["users"]:
         ensure_user(spec, changed)
+    ensure_no_user_manager(changed)
     host_key = ensure_sshd(changed)
     json.dump({"changed": changed, "host_key": host_key}, sys.stdout)
     return 0
