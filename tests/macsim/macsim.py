@@ -33,6 +33,7 @@ import re
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -107,7 +108,9 @@ def default_state() -> State:
         # owner_uid: uid that owns /opt/homebrew.  Real brew refuses to run as
         # root unless root owns it; 0 here so the root-only lab container works.
         "brew": {"owner_uid": 0, "installed": {}},
-        "launchd": {"services": {}, "disabled": {}, "next_pid": 501},
+        # bootout_linger_s: how long launchd keeps a label after bootout returns
+        # (lc_bootout); tests of the simulator itself may set it to 0.
+        "launchd": {"services": {}, "disabled": {}, "next_pid": 501, "bootout_linger_s": 3.0},
         "directory": {
             "users": {
                 "root": {"RecordName": "root", "UniqueID": "0", "PrimaryGroupID": "0",
@@ -158,9 +161,10 @@ def _load(path: str) -> State:
     try:
         with open(path, encoding="utf-8") as handle:
             loaded: State = json.load(handle)
-            return loaded
     except FileNotFoundError:
-        return default_state()
+        loaded = default_state()
+    lc_forget_booted_out(loaded)
+    return loaded
 
 
 def _save(path: str, state: State) -> None:
@@ -904,6 +908,36 @@ def lc_stop(state: State, job: dict[str, Any]) -> None:
         lc_start(state, job)   # launchd respawns a KeepAlive job at once
 
 
+# bootout returns before launchd has let go of the label: it sends SIGTERM and
+# schedules the job's cleanup, and until then the label is still registered.
+# Source: https://github.com/headroomlabs-ai/headroom/issues/1289 (bootstrap after bootout: rc=5 "Bootstrap failed: 5:
+#   Input/output error" for about 5 s, then rc=0; macOS 26.5.1)
+# Source: https://github.com/Layr-Labs/d-inference/issues/1102 (launchd log "scheduling cleanup in 5 sec after sending
+#   Terminated: 15"; the label freed about 3 s after bootout)
+# Source: https://github.com/bobmatnyc/trusty-tools/issues/6618 and https://github.com/rossoctl/cortex/pull/880 (the fix:
+#   wait until the label has left `launchctl print`, then bootstrap, retrying on errno 5)
+# UNCONFIRMED: what `print` shows during that window (here: the job, "state = not running", no pid), and that
+#   `kickstart` answers 113 for it (headroom#1289: kickstart after bootout gets 113).
+def lc_booting_out(job: dict[str, Any]) -> bool:
+    return job.get("booting_out_until") is not None
+
+
+def lc_begin_bootout(state: State, key: str, job: dict[str, Any]) -> None:
+    linger = float(state["launchd"].get("bootout_linger_s", 0))
+    if linger <= 0:
+        del state["launchd"]["services"][key]
+        return
+    job.update(pid=None, state="not running", last_exit="-15", booting_out_until=time.time() + linger)
+
+
+def lc_forget_booted_out(state: State) -> None:
+    """Drop the labels whose bootout has finished by now."""
+    services = state.get("launchd", {}).get("services", {})
+    now = time.time()
+    for key in [k for k, job in services.items() if lc_booting_out(job) and job["booting_out_until"] <= now]:
+        del services[key]
+
+
 def lc_is_disabled(state: State, domain: str, label: str) -> bool:
     return bool(state["launchd"]["disabled"].get(domain, {}).get(label, False))
 
@@ -959,9 +993,12 @@ def lc_bootout(args: Sequence[str]) -> int:
     domain, label = (args[0], "") if len(args) > 1 else lc_split_target(args[0])
     with transaction() as state:
         key = lc_job_key_for(state, domain, args[1]) if len(args) > 1 else f"{domain}/{label}"
-        if state["launchd"]["services"].pop(key, None) is None:
+        job = state["launchd"]["services"].get(key)
+        if job is None or lc_booting_out(job):
             # Source: https://github.com/DeterminateSystems/nix-installer/issues/1148 (bootout: status 3, stderr "Boot-out failed: 3: No such process")
+            # UNCONFIRMED: the same status for a label that is still being booted out.
             raise CommandError(3, "Boot-out failed: 3: No such process")
+        lc_begin_bootout(state, key, job)
     return 0
 
 
@@ -984,7 +1021,7 @@ def lc_kickstart(args: Sequence[str]) -> int:
     domain, label = lc_split_target(targets[0])
     with transaction() as state:
         job = state["launchd"]["services"].get(f"{domain}/{label}")
-        if job is None:
+        if job is None or lc_booting_out(job):
             raise lc_not_found(domain, label)
         if job["state"] != "running":
             lc_start(state, job)

@@ -14,6 +14,7 @@ import os
 import plistlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +380,7 @@ def test_print_and_kickstart_of_an_unloaded_label_exit_113(mac: Mac) -> None:
 
 
 def test_bootout_unloads_once(mac: Mac) -> None:
+    mac.edit_state("launchd", bootout_linger_s=0)
     mac.ok("launchctl", "bootstrap", "system", str(mac.write_plist("org.llama.rpc")))
     mac.ok("launchctl", "bootout", "system/org.llama.rpc")
     assert mac.run("launchctl", "print", "system/org.llama.rpc").returncode == 113
@@ -387,6 +389,25 @@ def test_bootout_unloads_once(mac: Mac) -> None:
         3,
         "Boot-out failed: 3: No such process\n",
     )
+
+
+def test_the_label_lingers_after_bootout(mac: Mac) -> None:
+    """launchd lets go of a label seconds after bootout returns: a bootstrap meanwhile gets errno 5."""
+    plist = mac.write_plist("org.llama.rpc", RunAtLoad=True)
+    mac.edit_state("launchd", bootout_linger_s=1.5)
+    mac.ok("launchctl", "bootstrap", "system", str(plist))
+    mac.ok("launchctl", "bootout", "system/org.llama.rpc")
+    lingering = mac.ok("launchctl", "print", "system/org.llama.rpc")
+    assert print_field(lingering, "state") == "not running"
+    assert "\tpid = " not in lingering
+    early = mac.run("launchctl", "bootstrap", "system", str(plist))
+    assert (early.returncode, early.stderr) == (5, "Bootstrap failed: 5: Input/output error\n")
+    assert mac.run("launchctl", "kickstart", "-k", "system/org.llama.rpc").returncode == 113
+    assert mac.run("launchctl", "bootout", "system/org.llama.rpc").returncode == 3
+    time.sleep(1.6)
+    assert mac.run("launchctl", "print", "system/org.llama.rpc").returncode == 113
+    mac.ok("launchctl", "bootstrap", "system", str(plist))
+    assert print_field(mac.ok("launchctl", "print", "system/org.llama.rpc"), "state") == "running"
 
 
 @pytest.mark.skipif(
