@@ -23,6 +23,8 @@ pytest.importorskip("ansible")
 from ansible.parsing.dataloader import DataLoader  # noqa: E402
 from ansible.plugins.loader import init_plugin_loader  # noqa: E402
 from ansible.template import Templar, trust_as_template  # noqa: E402
+from unit_text import directives as _directives  # noqa: E402
+from unit_text import trust as _trust  # noqa: E402
 
 WAIT = "/usr/local/libexec/service-unit/wait-for-address"
 BIN = "/opt/llama.cpp/current/bin"
@@ -58,17 +60,6 @@ CASES: dict[str, dict[str, Any]] = {
         "env": {"LLAMA_API_KEY": "s3cret"},
     },
 }
-
-
-def _trust(value: Any) -> Any:
-    """Mark strings from the role files as templates, as the variable manager does."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, list):
-        return [_trust(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _trust(item) for key, item in value.items()}
-    return value
 
 
 init_plugin_loader()
@@ -168,15 +159,6 @@ def test_api_key_is_never_on_the_command_line() -> None:
     assert "EnvironmentFile=/etc/default/llama-server.secret" in unit
 
 
-def _directives(unit: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for line in unit.splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            found.setdefault(key, []).append(value)
-    return found
-
-
 @pytest.mark.parametrize("role", sorted(CASES))
 def test_unit_is_confined_to_its_own_directories(role: str) -> None:
     unit = _directives(_render(role, "service.unit.j2"))
@@ -195,7 +177,7 @@ def test_unit_is_confined_to_its_own_directories(role: str) -> None:
 def test_a_cuda_worker_keeps_its_gpu_devices_and_nothing_else() -> None:
     unit = _directives(_render("rpc_server", "service.unit.j2", rpc_server_build={"backend": "cuda"}))
     assert unit["DevicePolicy"] == ["closed"]
-    assert "/dev/nvidiactl rw" in unit["DeviceAllow"]
-    assert "char-nvidia-uvm rw" in unit["DeviceAllow"]
+    assert "char-nvidiactl rwm" in unit["DeviceAllow"]
+    assert "char-nvidia-uvm rwm" in unit["DeviceAllow"]
     assert "PrivateDevices" not in unit
     assert "MemoryDenyWriteExecute" not in unit
