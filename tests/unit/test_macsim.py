@@ -33,6 +33,8 @@ COMMANDS = (
     "dseditgroup",
     "defaults",
     "cmake",
+    "newsyslog",
+    "macsim-log",
 )
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 IS_ROOT = os.geteuid() == 0
@@ -163,14 +165,14 @@ def test_setmanual_is_shown_by_getinfo(mac: Mac) -> None:
 
 
 def test_setmanual_is_shown_by_ifconfig(mac: Mac) -> None:
-    mac.ok("networksetup", "-setmanual", "Ethernet", "10.10.0.2", "255.255.0.0")
+    mac.ok("networksetup", "-setmanual", "Ethernet", "10.10.0.2", "255.255.0.0", "")
     assert "\tinet 10.10.0.2 netmask 0xffff0000 broadcast 10.10.255.255\n" in mac.ok(
         "ifconfig", "en0"
     )
 
 
 def test_setdhcp_brings_back_the_lease(mac: Mac) -> None:
-    mac.ok("networksetup", "-setmanual", "Ethernet", "10.10.0.2", "255.255.255.0")
+    mac.ok("networksetup", "-setmanual", "Ethernet", "10.10.0.2", "255.255.255.0", "")
     mac.ok("networksetup", "-setdhcp", "Ethernet")
     info = mac.ok("networksetup", "-getinfo", "Ethernet").splitlines()
     assert info[:2] == ["DHCP Configuration", "IP address: 192.168.1.50"]
@@ -178,10 +180,24 @@ def test_setdhcp_brings_back_the_lease(mac: Mac) -> None:
 
 def test_setmanual_rejects_a_bad_address(mac: Mac) -> None:
     result = mac.run(
-        "networksetup", "-setmanual", "Ethernet", "10.10.0.300", "255.255.255.0"
+        "networksetup", "-setmanual", "Ethernet", "10.10.0.300", "255.255.255.0", ""
     )
     assert result.returncode == 4
     assert mac.state()["network"]["services"][0]["config"] == "dhcp"
+
+
+def test_setmanual_needs_the_router_argument_of_the_synopsis(mac: Mac) -> None:
+    result = mac.run("networksetup", "-setmanual", "Ethernet", "10.10.0.2", "255.255.255.0")
+    assert result.returncode == 4
+    assert mac.state()["network"]["services"][0]["config"] == "dhcp"
+
+
+def test_a_disabled_service_is_enabled_again(mac: Mac) -> None:
+    mac.ok("networksetup", "-setnetworkserviceenabled", "Ethernet", "off")
+    assert mac.ok("networksetup", "-getnetworkserviceenabled", "Ethernet") == "Disabled\n"
+    assert "(*1) Ethernet" in mac.ok("networksetup", "-listnetworkserviceorder")
+    mac.ok("networksetup", "-setnetworkserviceenabled", "Ethernet", "on")
+    assert mac.ok("networksetup", "-getnetworkserviceenabled", "Ethernet") == "Enabled\n"
 
 
 @pytest.mark.parametrize(
@@ -295,7 +311,7 @@ def test_xcode_select_install_only_requests(mac: Mac) -> None:
         0,
         "xcode-select: note: install requested for command line developer tools\n",
     )
-    assert mac.state()["xcode"] == {"clt_installed": False, "install_requests": 1}
+    assert mac.state()["xcode"] == {"clt_installed": False, "install_requests": 1, "license_accepted": True}
     assert mac.run("xcode-select", "-p").returncode == 2
 
 
@@ -799,3 +815,223 @@ def test_install_is_idempotent(tmp_path: Path) -> None:
     assert snapshot() == first
     assert first["opt/homebrew/bin/brew"] == "/usr/local/lib/macsim/macsim.py"
     assert first["usr/local/bin/networksetup"] == "/usr/local/lib/macsim/macsim.py"
+
+
+def test_newsyslog_renames_the_log_a_running_job_still_writes_to(mac: Mac, tmp_path: Path) -> None:
+    """A daemon keeps its descriptor: after the rename its lines go to the archive, after bzip2 nowhere."""
+    log = tmp_path / "daemon.log"
+    plist = mac.write_plist("org.d", RunAtLoad=True, KeepAlive=True, StandardErrorPath=str(log))
+    mac.ok("launchctl", "bootstrap", "system", str(plist))
+    mac.ok("macsim-log", "org.d", "first line")
+    assert log.read_text() == "first line\n"
+    rules = tmp_path / "rules.conf"
+    rules.write_text(f"{log}  root:wheel  640  7  10240  *  N\n")
+    mac.ok("newsyslog", "-F", "-f", str(rules))
+    mac.ok("macsim-log", "org.d", "after the rename")
+    assert log.read_text() == ""
+    assert (tmp_path / "daemon.log.0").read_text() == "first line\nafter the rename\n"
+    rules.write_text(f"{log}  root:wheel  640  7  10240  *  JN\n")
+    mac.ok("newsyslog", "-F", "-f", str(rules))
+    mac.ok("macsim-log", "org.d", "lost")
+    assert log.read_text() == ""
+    assert sorted(p.name for p in tmp_path.glob("daemon.log.*")) == ["daemon.log.0.bz2"]
+
+
+def test_newsyslog_rotates_by_size_only_past_the_limit(mac: Mac, tmp_path: Path) -> None:
+    log = tmp_path / "small.log"
+    log.write_text("x" * 2048)
+    rules = tmp_path / "rules.conf"
+    rules.write_text(f"{log}  640  3  1  *  N\n")
+    mac.ok("newsyslog", "-f", str(rules))
+    assert log.read_text() == "" and (tmp_path / "small.log.0").stat().st_size == 2048
+    log.write_text("y" * 100)
+    mac.ok("newsyslog", "-f", str(rules))
+    assert log.read_text() == "y" * 100
+
+
+def test_a_job_writes_after_copy_and_truncate_to_the_live_log(mac: Mac, tmp_path: Path) -> None:
+    """The service_unit role's rotate-log keeps the inode, so the daemon's next line stays in the live log."""
+    log = tmp_path / "daemon.log"
+    plist = mac.write_plist("org.d", RunAtLoad=True, KeepAlive=True, StandardErrorPath=str(log))
+    mac.ok("launchctl", "bootstrap", "system", str(plist))
+    mac.ok("macsim-log", "org.d", "before")
+    rotate = MACSIM_DIR.parents[1] / "roles" / "service_unit" / "files" / "rotate-log"
+    subprocess.run(["sh", str(rotate), str(log), "0", "3"], check=True, capture_output=True)
+    mac.ok("macsim-log", "org.d", "after")
+    assert log.read_text() == "after\n"
+    assert (tmp_path / "daemon.log.0").read_text() == "before\n"
+
+
+def test_ping_takes_macos_flags_and_prints_the_macos_summary() -> None:
+    sys.path.insert(0, str(MACSIM_DIR))
+    import macsim
+
+    argv = macsim.ping_argv(["-n", "-q", "-c", "2", "-t", "2", "-D", "-s", "8972", "192.168.100.2"])
+    assert argv[1:] == ["-M", "do", "-n", "-q", "-c", "2", "-w", "2", "-s", "8972", "192.168.100.2"]
+    assert macsim.ping_argv(["-c", "1", "10.0.0.1"])[1:3] == ["-M", "dont"]
+    linux = "2 packets transmitted, 2 received\nrtt min/avg/max/mdev = 0.031/0.040/0.049/0.009 ms\n"
+    assert macsim.ping_output(linux).splitlines()[1] == "round-trip min/avg/max/stddev = 0.031/0.040/0.049/0.009 ms"
+
+
+def test_brew_links_iperf3_into_its_own_bin_only(mac: Mac, tmp_path: Path) -> None:
+    brew_bin = tmp_path / "homebrew-bin"
+    brew_bin.mkdir()
+    mac.env["MACSIM_BREW_BIN"] = str(brew_bin)
+    mac.ok("brew", "install", "iperf3")
+    wrapper = brew_bin / "iperf3"
+    assert wrapper.read_text() == '#!/bin/sh\nexec /usr/local/lib/macsim/real/iperf3 "$@"\n'
+    assert not (mac.bin / "iperf3").exists()
+    mac.ok("brew", "uninstall", "iperf3")
+    assert not wrapper.exists()
+
+
+# ----------------------------------------------------------------- pfctl, boot
+
+
+STOCK_PF_CONF = MACSIM_DIR / "install.sh"
+
+
+@pytest.fixture
+def pf_mac(tmp_path: Path) -> Mac:
+    """A Mac with pfctl, Apple's stock pf files and a LaunchDaemons folder of its own."""
+    mac = Mac(tmp_path)
+    (mac.bin / "pfctl").symlink_to(SIMULATOR)
+    subprocess.run(["sh", str(STOCK_PF_CONF)], env=dict(os.environ, MACSIM_ROOT=str(tmp_path / "root")), check=True)
+    root = tmp_path / "root"
+    conf = (root / "etc" / "pf.conf").read_text().replace('"/etc/pf.anchors/', f'"{root}/etc/pf.anchors/')
+    (root / "etc" / "pf.conf").write_text(conf)
+    (tmp_path / "LaunchDaemons").mkdir()
+    mac.env.update(MACSIM_PF_CONF=str(root / "etc" / "pf.conf"),
+                   MACSIM_LAUNCHDAEMONS=str(tmp_path / "LaunchDaemons"))
+    (tmp_path / "fence").write_text(
+        "pass in quick on lo0 proto tcp from any to any port 50052\n"
+        "pass in quick proto tcp from { 192.168.100.1, 192.168.100.3 } to any port 50052\n"
+        "block return in quick proto tcp from any to any port 50052\n")
+    return mac
+
+
+def pf_status(mac: Mac) -> str:
+    return mac.ok("pfctl", "-s", "info").splitlines()[0]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="pfctl needs root, as on macOS")
+def test_pfctl_enable_reference_keeps_pf_on_until_the_last_token(pf_mac: Mac) -> None:
+    assert pf_status(pf_mac).startswith("Status: Disabled ")
+    first = pf_mac.run("pfctl", "-E")
+    second = pf_mac.run("pfctl", "-E")
+    tokens = [r.stderr.split("Token : ")[1].split()[0] for r in (first, second)]
+    assert tokens[0] != tokens[1]
+    assert pf_status(pf_mac).startswith("Status: Enabled for 0 days 00:00:0")
+    pf_mac.ok("pfctl", "-X", tokens[0])
+    assert pf_status(pf_mac).startswith("Status: Enabled ")
+    pf_mac.ok("pfctl", "-X", tokens[1])
+    assert pf_status(pf_mac).startswith("Status: Disabled ")
+    refused = pf_mac.run("pfctl", "-X", tokens[1])
+    assert (refused.returncode, refused.stderr.splitlines()[-1]) == (1, "pfctl: pf not enabled")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="pfctl needs root, as on macOS")
+def test_pfctl_d_drops_every_reference_and_e_refuses_a_running_pf(pf_mac: Mac) -> None:
+    token = pf_mac.run("pfctl", "-E").stderr.split("Token : ")[1].split()[0]
+    again = pf_mac.run("pfctl", "-e")
+    assert (again.returncode, again.stderr.splitlines()[-1]) == (1, "pfctl: pf already enabled")
+    pf_mac.ok("pfctl", "-d")
+    assert pf_status(pf_mac).startswith("Status: Disabled ")
+    assert pf_mac.run("pfctl", "-X", token).returncode == 1
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="pfctl needs root, as on macOS")
+def test_pfctl_loads_the_stock_ruleset_and_a_com_apple_sub_anchor(pf_mac: Mac) -> None:
+    conf = pf_mac.env["MACSIM_PF_CONF"]
+    loaded = pf_mac.run("pfctl", "-f", conf)
+    assert loaded.returncode == 0 and "Use of -f option" in loaded.stderr
+    assert pf_mac.ok("pfctl", "-s", "rules") == (
+        'scrub-anchor "com.apple/*" all fragment reassemble\nanchor "com.apple/*" all\n')
+    anchor = "com.apple/org.ggml.test"
+    pf_mac.ok("pfctl", "-a", anchor, "-f", str(pf_mac.root / "fence"))
+    assert pf_mac.ok("pfctl", "-a", anchor, "-s", "rules").splitlines() == [
+        "pass in quick on lo0 proto tcp from any to any port = 50052 flags S/SA keep state",
+        "pass in quick inet proto tcp from 192.168.100.1 to any port = 50052 flags S/SA keep state",
+        "pass in quick inet proto tcp from 192.168.100.3 to any port = 50052 flags S/SA keep state",
+        "block return in quick proto tcp from any to any port = 50052",
+    ]
+    # A reload of the main ruleset leaves the nested anchor in place.
+    pf_mac.ok("pfctl", "-f", conf)
+    assert f" {anchor}\n" in pf_mac.ok("pfctl", "-v", "-s", "Anchors")
+    pf_mac.ok("pfctl", "-a", anchor, "-F", "all")
+    gone = pf_mac.run("pfctl", "-a", anchor, "-s", "rules")
+    assert (gone.returncode, gone.stdout) == (1, "")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="pfctl needs root, as on macOS")
+def test_pfctl_refuses_syntax_it_does_not_know_and_loads_nothing(pf_mac: Mac) -> None:
+    bad = pf_mac.root / "bad"
+    bad.write_text("set skip on lo0\npass in all\n")
+    result = pf_mac.run("pfctl", "-a", "com.apple/x", "-f", str(bad))
+    assert result.returncode == 1
+    assert "pfctl: Syntax error in config file: pf rules not loaded" in result.stderr
+    assert pf_mac.run("pfctl", "-a", "com.apple/x", "-s", "rules").returncode == 1
+
+
+@pytest.mark.skipif(IS_ROOT, reason="run as root: the non-root refusal cannot be seen")
+def test_pfctl_refuses_non_root(pf_mac: Mac) -> None:
+    result = pf_mac.run("pfctl", "-s", "info")
+    assert (result.returncode, result.stderr) == (1, "pfctl: /dev/pf: Permission denied\n")
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the boot and pfctl need root")
+def test_boot_leaves_pf_off_and_reruns_only_simulated_run_at_load_jobs(pf_mac: Mac) -> None:
+    daemons = pf_mac.root / "LaunchDaemons"
+    marker = pf_mac.root / "ran"
+    jobs = {
+        "org.test.fence": {"ProgramArguments": ["/sbin/pfctl", "-E", "-a", "com.apple/org.test.fence", "-f",
+                                                str(pf_mac.root / "fence")], "RunAtLoad": True,
+                           "StandardErrorPath": str(pf_mac.root / "fence.log")},
+        "org.test.shell": {"ProgramArguments": ["/bin/sh", "-c", f"touch {marker}"], "RunAtLoad": True},
+        "org.test.off": {"ProgramArguments": ["/sbin/pfctl", "-E"], "RunAtLoad": True},
+    }
+    for label, keys in jobs.items():
+        path = daemons / f"{label}.plist"
+        path.write_bytes(plistlib.dumps({"Label": label, **keys}))
+        path.chmod(0o644)
+    pf_mac.ok("launchctl", "disable", "system/org.test.off")
+    pf_mac.ok("pfctl", "-E")
+    pf_mac.ok("pfctl", "-a", "com.apple/leftover", "-f", str(pf_mac.root / "fence"))
+    pf_mac.ok("launchctl", "bootstrap", "system", str(daemons / "org.test.shell.plist"))
+    result = subprocess.run([sys.executable, str(SIMULATOR), "boot"], env=pf_mac.env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    boot = result.stdout
+    assert "boot: org.test.off.plist not loaded: Bootstrap failed: 119: Service is disabled" in boot
+    assert not marker.exists()                                   # only simulated commands run at boot
+    state = pf_mac.state()
+    assert sorted(k for k in state["launchd"]["services"]) == ["system/org.test.fence", "system/org.test.shell"]
+    assert state["launchd"]["services"]["system/org.test.fence"]["state"] == "not running"
+    assert pf_status(pf_mac).startswith("Status: Enabled ")      # the fence job's -E
+    assert state["pf"]["refcount"] == 1
+    anchors = pf_mac.ok("pfctl", "-v", "-s", "Anchors")
+    assert " com.apple/org.test.fence\n" in anchors and "leftover" not in anchors
+    assert pf_mac.ok("pfctl", "-s", "rules").endswith('anchor "com.apple/*" all\n')   # com.apple.pfctl ran
+    assert "Token : " in (pf_mac.root / "fence.log").read_text()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the boot needs root")
+def test_boot_without_daemons_leaves_pf_disabled(pf_mac: Mac) -> None:
+    pf_mac.ok("pfctl", "-E")
+    result = subprocess.run([sys.executable, str(SIMULATOR), "boot"], env=pf_mac.env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert pf_status(pf_mac).startswith("Status: Disabled ")
+    assert pf_mac.state()["pf"]["tokens"] == []
+
+
+def test_the_compiler_refuses_to_run_before_the_xcode_licence_is_accepted(mac: Mac) -> None:
+    (mac.bin / "clang").symlink_to(SIMULATOR)
+    (mac.bin / "xcodebuild").symlink_to(SIMULATOR)
+    assert mac.ok("clang", "--version").startswith("Apple clang version")
+    mac.edit_state("xcode", license_accepted=False)
+    assert mac.run("xcode-select", "-p").returncode == 0
+    refused = mac.run("clang", "--version")
+    assert refused.returncode == 69 and "sudo xcodebuild -license" in refused.stderr
+    mac.ok("xcodebuild", "-license", "accept")
+    assert mac.run("clang", "--version").returncode == 0

@@ -506,7 +506,9 @@ def _play(root: Path, role_vars: dict[str, Any], check: bool = False) -> dict[st
              "__watchdog_launchd_dir": root / "LaunchDaemons", "__watchdog_path": f"{root / 'bin'}:/usr/bin:/bin",
              "__watchdog_python": sys.executable}
     env = dict(os.environ, PATH=f"{root / 'bin'}:{os.environ['PATH']}", MACSIM_STATE=str(root / "macsim.json"),
-               ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LIBRARY=str(MACSIM / "library"),
+               ANSIBLE_STDOUT_CALLBACK="json",
+               ANSIBLE_LIBRARY=f"{ROOT / 'plugins' / 'modules'}:{MACSIM / 'library'}",
+               ANSIBLE_MODULE_UTILS=str(ROOT / "plugins" / "module_utils"),
                ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_LOCAL_TEMP=str(root / "tmp"), HOME=str(root))
     env.pop("ANSIBLE_CONFIG", None)
     argv = [str(playbook_bin), "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",

@@ -17,7 +17,8 @@ description:
   - Interface facts come from parsing the simulator's C(ifconfig -a) with Ansible's own
     Darwin network fact parser, so they have exactly the shape C(setup) gives on a Mac.
   - Reads the simulator state only; changes nothing except creating the default state file on
-    first use.
+    first use. On a host without the simulator it returns no facts, so it can be one of
+    C(FACTS_MODULES) for every host of a scenario.
 options:
   state_path:
     description: Path of the simulator state file (C(MACSIM_STATE)).
@@ -197,6 +198,9 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    if not os.path.exists(module.params["simulator"]):
+        # Not a simulated Mac (a fact module for every host of a scenario): keep its own facts.
+        module.exit_json(changed=False, ansible_facts={})
     state = load_state(module)
     os.environ["MACSIM_STATE"] = module.params["state_path"]
     facts: Facts = {}
