@@ -29,6 +29,14 @@ def ipv4_network(value: str) -> str:
     return str(_iface(value).network)
 
 
+def in_ipv4_network(value: object, network: str) -> bool:
+    """True when ``value`` is an IPv4 address inside ``network`` (``192.168.100.0/24``); a name is not."""
+    try:
+        return ipaddress.IPv4Address(str(value)) in ipaddress.IPv4Network(network, strict=False)
+    except ValueError:
+        return False
+
+
 def is_ipv4_cidr(value: object) -> bool:
     """True for an IPv4 host address with an explicit prefix length."""
     try:

@@ -1,4 +1,4 @@
-"""The ``ipv4_cidr`` test: ``when: addr is ipv4_cidr``."""
+"""IPv4 tests: ``addr is ipv4_cidr``, ``addr is in_ipv4_network('192.168.100.0/24')``."""
 
 from __future__ import annotations
 
@@ -16,4 +16,4 @@ class TestModule:
     """IPv4 tests."""
 
     def tests(self) -> dict:
-        return {"ipv4_cidr": _MOD.is_ipv4_cidr}
+        return {"ipv4_cidr": _MOD.is_ipv4_cidr, "in_ipv4_network": _MOD.in_ipv4_network}

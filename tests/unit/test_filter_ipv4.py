@@ -39,3 +39,10 @@ def test_subject_alt_names() -> None:
     names = ["127.0.0.1", "localhost", "studio", "", None, "10.88.0.5", "studio", "::1", "head.example.org"]
     assert ipv4.subject_alt_names(names) == [
         "IP:127.0.0.1", "DNS:localhost", "DNS:studio", "IP:10.88.0.5", "IP:::1", "DNS:head.example.org"]
+
+
+def test_in_ipv4_network() -> None:
+    inside = tests["in_ipv4_network"]
+    assert inside("192.168.100.2", "192.168.100.0/24")
+    assert not inside("10.88.0.5", "192.168.100.0/24")
+    assert not inside("spark.local", "192.168.100.0/24")
