@@ -162,6 +162,25 @@ def tcp_peers(output: str, port: int) -> list[str]:
     return sorted(peers)
 
 
+_SS_LISTEN = re.compile(r"^LISTEN\s+(?P<queued>\d+)\s+(?P<backlog>\d+)\s+(?P<local>\S+):(?P<lport>\d+)\s")
+_NETSTAT_LISTEN = re.compile(r"^(?P<queued>\d+)/\d+/(?P<backlog>\d+)\s+(?P<local>[0-9.*]+)\.(?P<lport>\d+)\s*$")
+
+
+def tcp_listen(output: str, address: str, port: int) -> dict[str, Any]:
+    """The listening socket at ``address:port``, read from the host's own socket table, never by connecting.
+
+    Reads ``ss -Htln`` (Linux: ``LISTEN recv-q backlog local:port ...``, where a
+    listener's Recv-Q is its accept queue) and ``netstat -Lan -p tcp`` (macOS:
+    ``qlen/incqlen/maxqlen local.port``). Returns ``listening``, ``queued``
+    (connections waiting to be accepted) and ``backlog``.
+    """
+    for line in str(output).splitlines():
+        match = _SS_LISTEN.match(line.strip() + " ") or _NETSTAT_LISTEN.match(line.strip())
+        if match and match.group("local") == address and int(match.group("lport")) == int(port):
+            return {"listening": True, "queued": int(match.group("queued")), "backlog": int(match.group("backlog"))}
+    return {"listening": False, "queued": 0, "backlog": None}
+
+
 def restart_reasons(workers: Iterable[str], results: Iterable[Mapping[str, Any] | None], head_address: str) -> list[str]:
     """Why a head must restart after its workers, one sentence per worker.
 
@@ -221,6 +240,7 @@ class FilterModule:
             "serving_heads": serving_heads,
             "topology_errors": topology_errors,
             "tcp_peers": tcp_peers,
+            "tcp_listen": tcp_listen,
             "restart_reasons": restart_reasons,
             "cluster_worker_connections": worker_connections,
         }

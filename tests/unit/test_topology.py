@@ -180,3 +180,14 @@ def test_worker_connections_say_which_worker_serves_the_head() -> None:
         ("spark2", False, ["192.168.100.9"]),
     ]
     assert report[1]["error"] == "no connection from 192.168.100.1"
+
+
+def test_tcp_listen_reads_the_accept_queue_without_connecting() -> None:
+    # `ss -Htln '( sport = :50052 )'` on the lab worker after the fourth `make lab` of b66bfb0: a full queue.
+    ss = "LISTEN 2      1      192.168.100.2:50052      0.0.0.0:*          \n"
+    assert topology.tcp_listen(ss, "192.168.100.2", 50052) == {"listening": True, "queued": 2, "backlog": 1}
+    assert topology.tcp_listen(ss, "192.168.100.3", 50052)["listening"] is False
+    netstat = ("Current listen queue sizes (qlen/incqlen/maxqlen)\nListen         Local Address\n"
+               "0/0/1          192.168.100.2.50052\n0/0/128        *.22\n")
+    assert topology.tcp_listen(netstat, "192.168.100.2", 50052) == {"listening": True, "queued": 0, "backlog": 1}
+    assert topology.tcp_listen("", "192.168.100.2", 50052) == {"listening": False, "queued": 0, "backlog": None}

@@ -175,6 +175,23 @@ def test_worker_serving_a_head_is_healthy_even_with_a_queue() -> None:
     assert (action, reason, state["failures"]) == ("ok", f"serving head {HEAD}", 0)
 
 
+def test_worker_serving_a_head_with_a_full_accept_queue_fails() -> None:
+    """The queue the fourth `make lab` found: a head served, two probes waiting behind a backlog of one."""
+    obs = worker_obs(served=[HEAD], queued=2, close_wait=2, backlog=1, hello=None)
+    action, reason, state = wd.decide_worker(obs, {}, K, [HEAD])
+    assert (action, state["failures"]) == ("fail", 1)
+    assert reason == ("accept queue full: 2 connection(s) waiting to be accepted, backlog 1, 2 in CLOSE-WAIT; "
+                      f"a new client cannot connect (serving: {HEAD}) (1/3)")
+    assert wd.decide_worker(dict(obs, queued=1), {}, K, [HEAD])[0] == "ok"
+
+
+def test_listen_backlog_linux_and_macos() -> None:
+    assert wd.listen_backlog(SS_WORKER, WORKER) == 1
+    listen = "Current listen queue sizes (qlen/incqlen/maxqlen)\nListen         Local Address\n2/0/1          192.168.100.2.50052\n"
+    assert wd.listen_backlog(listen, WORKER) == 1
+    assert wd.listen_backlog("", WORKER) is None
+
+
 @pytest.mark.parametrize(("close_wait", "queued"), [(2, 0), (0, 1), (1, 2)])
 def test_worker_wedged_without_a_head(close_wait: int, queued: int) -> None:
     obs = worker_obs(close_wait=close_wait, queued=queued, hello=None)
