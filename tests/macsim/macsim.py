@@ -1017,7 +1017,7 @@ def lc_next_pid(state: State) -> int:
 
 def lc_start(state: State, job: dict[str, Any]) -> None:
     job.update(pid=lc_next_pid(state), runs=job["runs"] + 1, state="running",
-               log_files=lc_open_logs(job["plist"]))
+               log_files=lc_open_logs(state, job["plist"]))
 
 
 # launchd opens StandardOutPath and StandardErrorPath once, when it spawns the
@@ -1032,12 +1032,13 @@ def lc_start(state: State, job: dict[str, Any]) -> None:
 # The files are opened after the child became the job's user (job_postfork_become_user comes first), so a job
 # with a UserName cannot create its log in a folder only root may write.
 # UNCONFIRMED: that today's closed-source launchd still opens them as the job's user.
-def lc_user_may_write(path: str, user: str | None) -> bool:
+def lc_user_may_write(state: State, path: str, user: str | None) -> bool:
     if not user or user == "root":
         return True
+    record = state["directory"]["users"].get(user)   # what dscl created, else the container's passwd
     try:
-        uid = pwd.getpwnam(user).pw_uid
-    except KeyError:
+        uid = int(record["UniqueID"]) if record and "UniqueID" in record else pwd.getpwnam(user).pw_uid
+    except (KeyError, ValueError):
         return False
     target = path if os.path.exists(path) else os.path.dirname(path) or "."
     try:
@@ -1047,11 +1048,11 @@ def lc_user_may_write(path: str, user: str | None) -> bool:
     return bool(info.st_mode & stat.S_IWOTH) or (info.st_uid == uid and bool(info.st_mode & stat.S_IWUSR))
 
 
-def lc_open_logs(plist: dict[str, Any]) -> dict[str, list[int]]:
+def lc_open_logs(state: State, plist: dict[str, Any]) -> dict[str, list[int]]:
     opened: dict[str, list[int]] = {}
     for key in ("StandardOutPath", "StandardErrorPath"):
         path = plist.get(key)
-        if isinstance(path, str) and path not in opened and lc_user_may_write(path, plist.get("UserName")):
+        if isinstance(path, str) and path not in opened and lc_user_may_write(state, path, plist.get("UserName")):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError:

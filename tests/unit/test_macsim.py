@@ -1035,3 +1035,24 @@ def test_the_compiler_refuses_to_run_before_the_xcode_licence_is_accepted(mac: M
     assert refused.returncode == 69 and "sudo xcodebuild -license" in refused.stderr
     mac.ok("xcodebuild", "-license", "accept")
     assert mac.run("clang", "--version").returncode == 0
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="hands the log to another uid (chown)")
+def test_a_job_cannot_create_its_log_where_its_user_may_not_write(mac: Mac, tmp_path: Path) -> None:
+    """launchd opens the log as the job's user: a root-only folder gives the daemon no log at all."""
+    folder = tmp_path / "var-log"
+    folder.mkdir(mode=0o755)
+    mac.ok("dscl", ".", "-create", "/Users/_svc")
+    mac.ok("dscl", ".", "-create", "/Users/_svc", "UniqueID", "401")
+    log = folder / "svc.log"
+    plist = mac.write_plist("org.svc", RunAtLoad=True, KeepAlive=True, UserName="_svc", StandardErrorPath=str(log))
+    mac.ok("launchctl", "bootstrap", "system", str(plist))
+    mac.ok("macsim-log", "org.svc", "lost")
+    assert not log.exists()
+    mac.ok("launchctl", "bootout", "system/org.svc")
+    time.sleep(3.1)
+    log.touch()
+    os.chown(log, 401, 0)
+    mac.ok("launchctl", "bootstrap", "system", str(plist))
+    mac.ok("macsim-log", "org.svc", "kept")
+    assert log.read_text() == "kept\n"
