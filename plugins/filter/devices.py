@@ -182,6 +182,6 @@ class FilterModule:
         return {
             "rpc_server_devices": rpc_server_devices,
             "local_buffers": local_buffers,
-            "worker_devices": worker_devices,
+            "rpc_worker_devices": worker_devices,
             "head_device_problem": head_device_problem,
         }
