@@ -111,7 +111,7 @@ def _describe(devices: list[Mapping[str, Any]]) -> str:
     return ", ".join(f"{d['name']} ({d['description']}, {d['total_mib']} MiB)" for d in devices) or "no device"
 
 
-def worker_devices(
+def rpc_worker_devices(
     workers: Iterable[str],
     endpoints: Iterable[str],
     backends: Mapping[str, str],
@@ -182,6 +182,6 @@ class FilterModule:
         return {
             "rpc_server_devices": rpc_server_devices,
             "local_buffers": local_buffers,
-            "rpc_worker_devices": worker_devices,
+            "rpc_worker_devices": rpc_worker_devices,
             "head_device_problem": head_device_problem,
         }

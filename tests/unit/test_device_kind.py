@@ -51,7 +51,7 @@ def test_device_kind(name: str, kind: str) -> None:
 
 
 def _judge(log: str, backend: str, model_mib: float = 160.56) -> dict:
-    (row,) = devices.worker_devices(["spark"], [ENDPOINT], {"spark": backend}, {"spark": log}, {ENDPOINT: model_mib})
+    (row,) = devices.rpc_worker_devices(["spark"], [ENDPOINT], {"spark": backend}, {"spark": log}, {ENDPOINT: model_mib})
     return row
 
 
@@ -94,7 +94,7 @@ def test_a_cpu_or_unknown_worker_is_reported_not_judged(backend: str) -> None:
 
 
 def test_workers_keep_their_order_and_endpoints() -> None:
-    rows = devices.worker_devices(
+    rows = devices.rpc_worker_devices(
         ["a", "b"], ["10.0.0.2:1", "10.0.0.3:2"], {"a": "cuda", "b": "cpu"}, {"a": CUDA_FAILED, "b": CPU},
         {"10.0.0.2:1": 1.0, "10.0.0.3:2": 2.0},
     )
