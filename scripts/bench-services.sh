@@ -10,8 +10,9 @@ RUNS=${1:-3}
 WORKER=${WORKER:-llamalab-spark}
 HEAD=${HEAD:-llamalab-studio}
 URL=${URL:-https://127.0.0.1:9999}
-# The head's self-signed certificate, which the llama_server role made on the controller.
-CACERT=${CACERT:-$(cd "$(dirname "$0")/.." && pwd)/build/tls/studio.crt}
+# The head's self-signed certificate, which the llama_server role made on the
+# controller for the lab's cluster (cluster_name lab, from inventory/lab).
+CACERT=${CACERT:-$(cd "$(dirname "$0")/.." && pwd)/build/clusters/lab/tls/studio.crt}
 CACHE=${CACHE:-/var/cache/llama-rpc-server/rpc}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/tests/lab/roles/lab/files/containers.conf}
 # The head's API key, read from its root-only environment file (the lab's

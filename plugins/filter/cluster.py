@@ -1,4 +1,4 @@
-"""Cluster filters: the head's RPC endpoints, the proof of remote layers, a build's binaries.
+"""Cluster filters: the head's RPC endpoints, the proof of remote layers, a build's binaries, the cluster's name.
 
 ``rpc_endpoints`` is the one place that turns the worker inventory into the
 ``host:port`` list that llama-server's ``--rpc`` takes and cluster_check
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 DEFAULT_RPC_PORT = 50052
@@ -93,6 +94,61 @@ def same_commit(short: str, full: str) -> bool:
     return len(short) >= 7 and full.startswith(short)
 
 
+# An inventory file whose name says nothing of the inventory: hosts.yml (the
+# project's inventory/<env>/hosts.yml), inventory, and molecule's own
+# ansible_inventory.yml beside a scenario's linked hosts file.
+_GENERIC_INVENTORY_FILES = frozenset({"hosts", "inventory", "ansible_inventory"})
+_INVENTORY_SUFFIXES = frozenset({".yml", ".yaml", ".ini", ".json", ".toml", ".cfg"})
+_CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def inventory_name(inventory_file: str) -> str:
+    """The name of the inventory a host comes from, from its ``inventory_file``.
+
+    ``inventory/lab/hosts.yml`` -> ``lab`` (so ``-i inventory/lab`` and ``-i
+    inventory/lab/hosts.yml`` agree), ``inventory/staging.yml`` -> ``staging``,
+    ``molecule/cluster/inventory/hosts.yml`` -> ``cluster``: the file's own
+    name without its suffix, unless that name is generic (hosts, inventory,
+    ansible_inventory); then the folder holding it, or that folder's parent
+    where the folder itself is called ``inventory``. ``""`` for no file.
+    """
+    text = str(inventory_file or "").rstrip("/")
+    if not text:
+        return ""
+    path = PurePosixPath(text)
+    stem = path.stem if path.suffix.lower() in _INVENTORY_SUFFIXES else path.name
+    if stem.lower() not in _GENERIC_INVENTORY_FILES:
+        return stem
+    folder = path.parent
+    if folder.name.lower() == "inventory":
+        folder = folder.parent
+    return folder.name
+
+
+def cluster_name_errors(names: Mapping[str, Any], host: str) -> list[str]:
+    """What is wrong with ``host``'s cluster_name, given every host's (``{host: name}``, this run's hosts).
+
+    The name is one folder below the controller's reports/ and build/clusters/,
+    so it must be a plain folder name, and one cluster has one name.
+    """
+    own = str(names.get(host, ""))
+    errors = []
+    if not _CLUSTER_NAME_RE.match(own):
+        errors.append(
+            f"Host {host}: cluster_name is '{own}': it names this cluster's folders on the controller"
+            " (reports/<name>, build/clusters/<name>), so it must be 1-64 letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit. Set cluster_name in the inventory's group_vars."
+        )
+    others = {other: str(name) for other, name in names.items() if other != host and str(name) != own}
+    if others:
+        listed = ", ".join(f"{other} has '{name}'" for other, name in sorted(others.items()))
+        errors.append(
+            f"Host {host}: cluster_name is '{own}', but {listed}: the hosts of one cluster share one name"
+            " (and one set of reports and certificates). Set cluster_name once, for the whole inventory."
+        )
+    return errors
+
+
 class FilterModule:
     """Cluster helpers."""
 
@@ -105,4 +161,6 @@ class FilterModule:
             "build_commit": build_commit,
             "same_commit": same_commit,
             "stamp_binaries": stamp_binaries,
+            "inventory_name": inventory_name,
+            "cluster_name_errors": cluster_name_errors,
         }
