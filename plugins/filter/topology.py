@@ -166,6 +166,14 @@ _SS_LISTEN = re.compile(r"^LISTEN\s+(?P<queued>\d+)\s+(?P<backlog>\d+)\s+(?P<loc
 _NETSTAT_LISTEN = re.compile(r"^(?P<queued>\d+)/\d+/(?P<backlog>\d+)\s+(?P<local>[0-9.*]+)\.(?P<lport>\d+)\s*$")
 
 
+def _listening(output: str):
+    """Each listening socket of ``ss -Htln`` or ``netstat -Lan -p tcp`` output: (local address, port, queued, backlog)."""
+    for line in str(output).splitlines():
+        match = _SS_LISTEN.match(line.strip() + " ") or _NETSTAT_LISTEN.match(line.strip())
+        if match:
+            yield match.group("local"), int(match.group("lport")), int(match.group("queued")), int(match.group("backlog"))
+
+
 def tcp_listen(output: str, address: str, port: int) -> dict[str, Any]:
     """The listening socket at ``address:port``, read from the host's own socket table, never by connecting.
 
@@ -174,11 +182,15 @@ def tcp_listen(output: str, address: str, port: int) -> dict[str, Any]:
     ``qlen/incqlen/maxqlen local.port``). Returns ``listening``, ``queued``
     (connections waiting to be accepted) and ``backlog``.
     """
-    for line in str(output).splitlines():
-        match = _SS_LISTEN.match(line.strip() + " ") or _NETSTAT_LISTEN.match(line.strip())
-        if match and match.group("local") == address and int(match.group("lport")) == int(port):
-            return {"listening": True, "queued": int(match.group("queued")), "backlog": int(match.group("backlog"))}
+    for local, lport, queued, backlog in _listening(output):
+        if local == address and lport == int(port):
+            return {"listening": True, "queued": queued, "backlog": backlog}
     return {"listening": False, "queued": 0, "backlog": None}
+
+
+def tcp_listeners(output: str, port: int) -> list[str]:
+    """The local addresses listening on ``port``, on any address, from the same tables as tcp_listen."""
+    return sorted({local for local, lport, _, _ in _listening(output) if lport == int(port)})
 
 
 def restart_reasons(workers: Iterable[str], results: Iterable[Mapping[str, Any] | None], head_address: str) -> list[str]:
@@ -241,6 +253,7 @@ class FilterModule:
             "topology_errors": topology_errors,
             "tcp_peers": tcp_peers,
             "tcp_listen": tcp_listen,
+            "tcp_listeners": tcp_listeners,
             "restart_reasons": restart_reasons,
             "cluster_worker_connections": worker_connections,
         }

@@ -71,7 +71,8 @@ def _templar(role: str, case: dict[str, Any]) -> Templar:
     for path in ("service_unit/defaults/main.yml", "service_unit/vars/main.yml",
                  f"{role}/defaults/main.yml", f"{role}/vars/main.yml"):
         variables.update(_trust(loader.load_from_file(str(ROOT / "roles" / path))))
-    tasks = loader.load_from_file(str(ROOT / "roles" / role / "tasks" / "main.yml"))
+    # The role runs its service from tasks/serve.yml (main.yml picks serve or retire).
+    tasks = loader.load_from_file(str(ROOT / "roles" / role / "tasks" / "serve.yml"))
     include = next(t for t in tasks if t.get("ansible.builtin.include_role", {}).get("name") == "service_unit"
                    and "tasks_from" not in t["ansible.builtin.include_role"])
     variables.update(_trust(include["vars"]))

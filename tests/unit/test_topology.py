@@ -191,3 +191,15 @@ def test_tcp_listen_reads_the_accept_queue_without_connecting() -> None:
                "0/0/1          192.168.100.2.50052\n0/0/128        *.22\n")
     assert topology.tcp_listen(netstat, "192.168.100.2", 50052) == {"listening": True, "queued": 0, "backlog": 1}
     assert topology.tcp_listen("", "192.168.100.2", 50052) == {"listening": False, "queued": 0, "backlog": None}
+
+
+def test_tcp_listeners_finds_a_server_on_any_address() -> None:
+    # A former worker's leftover server, on its link address, on the wildcard and on IPv6.
+    ss = ("LISTEN 0      1      192.168.100.2:50052      0.0.0.0:*\n"
+          "LISTEN 0      4096   0.0.0.0:22               0.0.0.0:*\n"
+          "LISTEN 0      1      [::]:50052               [::]:*\n")
+    assert topology.tcp_listeners(ss, 50052) == ["192.168.100.2", "[::]"]
+    assert topology.tcp_listeners(ss, 9999) == []
+    netstat = "0/0/1          *.50052\n0/0/128        *.22\n"
+    assert topology.tcp_listeners(netstat, 50052) == ["*"]
+    assert topology.tcp_listeners("", 50052) == []
