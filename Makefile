@@ -68,7 +68,7 @@ host-tools: venv
 	scripts/build-host-tools.sh
 
 unit: venv host-tools
-	pytest tests/unit tests/integration
+	pytest -rs tests/unit tests/integration
 
 molecule: venv lab-secrets
 	for scenario in $(SCENARIOS); do \

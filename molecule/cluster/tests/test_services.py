@@ -190,6 +190,24 @@ def test_completion_needs_the_key(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", HEADS)
+def test_api_key_is_in_no_argv_and_its_files_are_roots(name: str) -> None:
+    """The key reaches llama-server and its watchdog through files only root reads, never a command line."""
+    key = _api_key(name)
+    host = labhosts.connect(name)
+    for path in ("/etc/default/llama-server.secret", "/var/lib/llama-watchdog/head.api-key"):
+        secret = host.file(path)
+        assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600), path
+        assert key in secret.content_string, path
+    # Every process's command line at once, the key sought here (never in a command on the host).
+    lines = host.check_output(
+        "for f in /proc/[0-9]*/cmdline; do printf '%s ' \"$f\"; tr '\\0' ' ' < \"$f\" 2>/dev/null; echo; done"
+    ).splitlines()
+    assert any("llama-server" in line for line in lines), "llama-server's command line was not read"
+    leaks = [line.split(" ", 1)[0] for line in lines if key in line]
+    assert not leaks, f"the API key is in the command line of PIDs {leaks}"
+
+
+@pytest.mark.parametrize("name", HEADS)
 def test_tls_key_is_private_to_the_server(name: str) -> None:
     """Where the head serves HTTPS: its key is root's, readable by llama-server's group only."""
     base, cert = _api_base(name)
