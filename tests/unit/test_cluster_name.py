@@ -155,3 +155,31 @@ def test_validate_refuses_two_names_in_one_run() -> None:
     passed, msg = _validate_name_check({"studio": "lab", "spark": "lab3"}, "studio")
     assert not passed
     assert msg.startswith("Host studio: cluster_name is 'lab', but spark has 'lab3':")
+
+
+def _published(fact: str, **extra: Any) -> Any:
+    """One fact the cluster role's first task publishes, rendered for a host with ``extra``."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import trust_as_template
+    from unit_text import trust
+
+    tasks = DataLoader().load_from_file(str(ROOT / "roles/cluster/tasks/main.yml"))
+    expression = trust(tasks[0]["ansible.builtin.set_fact"][fact])
+    return _templar(**extra).template(trust_as_template(expression) if isinstance(expression, str) else expression)
+
+
+@pytest.mark.parametrize(
+    ("api_host", "tls", "url"),
+    [
+        ("127.0.0.1", False, "http://127.0.0.1:9999"),
+        ("0.0.0.0", True, "https://127.0.0.1:9999"),
+        # One address of the head's: b66bfb0 still watched 127.0.0.1, where nothing listens, and the
+        # watchdog restarted a healthy llama-server for ever.
+        ("192.168.100.1", True, "https://192.168.100.1:9999"),
+    ],
+)
+def test_the_heads_clients_reach_llama_server_where_it_listens(api_host: str, tls: bool, url: str) -> None:
+    host = {"cluster_api_host": api_host, "cluster_api_tls": tls}
+    assert _render("{{ llama_server_host }}", **host) == api_host
+    assert _published("cluster_api_url", **host).strip() == url
+    assert _render("{{ watchdog_url }}", cluster_api_url=url, **host) == url

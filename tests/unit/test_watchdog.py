@@ -75,9 +75,29 @@ def test_head_healthy_resets_the_count() -> None:
 
 
 def test_head_loading_is_not_a_failure() -> None:
-    action, reason, state = wd.decide_head(head_obs(health="HTTP 503"), {"failures": 2}, K)
-    assert (action, state["failures"]) == ("wait", 0)
-    assert "loading" in reason
+    action, reason, state = wd.decide_head(head_obs(health="HTTP 503", now=1000.0), {"failures": 2}, K)
+    assert (action, state["failures"], state["loading_since"]) == ("wait", 0, 1000.0)
+    assert reason == "loading the model (/health 503) for 0 s"
+
+
+def test_head_a_load_that_never_ends_is_restarted_and_timed_anew() -> None:
+    """b66bfb0 waited on a 503 for ever: a hang during load was never healed."""
+    loading = [head_obs(health="HTTP 503", now=1000.0 + 10 * tick) for tick in range(8)]
+    results = []
+    state: dict[str, Any] = {}
+    for obs in loading:
+        action, reason, state = wd.decide_head(obs, state, K, 30.0)
+        results.append((action, reason))
+    assert [action for action, _ in results] == ["wait"] * 4 + ["fail", "fail", "restart", "wait"]
+    assert results[4][1] == "still loading the model (/health 503) after 40 s, longer than the load timeout of 30 s (1/3)"
+    assert results[6][1].endswith("; 3 failures in a row")
+    assert results[7][1] == "loading the model (/health 503) for 0 s"
+
+
+def test_head_a_finished_load_forgets_its_start() -> None:
+    _, _, state = wd.decide_head(head_obs(health="HTTP 503", now=1000.0), {}, K)
+    _, _, state = wd.decide_head(head_obs(), state, K)
+    assert "loading_since" not in state
 
 
 def test_head_stopped_unit_is_left_to_its_manager() -> None:
@@ -132,11 +152,12 @@ def test_head_health_that_does_not_answer_is_a_failure() -> None:
     assert (action, reason) == ("fail", "/health: timeout (1/3)")
 
 
-def test_head_completion_error_is_a_failure_but_a_refused_key_is_not() -> None:
+def test_head_completion_error_is_a_failure_but_a_refused_key_is_an_alert() -> None:
+    """b66bfb0 answered a refused key with a quiet wait: a wrong key disabled the watchdog unseen."""
     assert wd.decide_head(head_obs(completion="HTTP 500"), {}, K)[:2] == ("fail", "completion failed: HTTP 500 (1/3)")
     action, reason, state = wd.decide_head(head_obs(completion="HTTP 401"), {"failures": 2}, K)
-    assert (action, state["failures"]) == ("wait", 0)
-    assert "API key" in reason
+    assert (action, state["failures"]) == ("alert", 0)
+    assert reason.startswith("completion refused (HTTP 401): the watchdog's API key is not the head's")
 
 
 def test_head_k_failures_in_a_row_restart_and_reset() -> None:
@@ -170,9 +191,18 @@ def test_slot_progress_reads_llama_cpp_slots_json() -> None:
 
 # --- worker ---------------------------------------------------------------
 
-def test_worker_serving_a_head_is_healthy_even_with_a_queue() -> None:
-    action, reason, state = wd.decide_worker(worker_obs(served=[HEAD], queued=1, hello=None), {"failures": 2}, K, [HEAD])
+def test_worker_serving_a_head_is_healthy() -> None:
+    action, reason, state = wd.decide_worker(worker_obs(served=[HEAD], hello=None), {"failures": 2}, K, [HEAD])
     assert (action, reason, state["failures"]) == ("ok", f"serving head {HEAD}", 0)
+
+
+def test_worker_a_client_waiting_behind_a_served_head_address_is_wedged() -> None:
+    """A stalled client from the head's address holds the slot, the head's own connection queued behind it:
+    b66bfb0 called that healthy, and neither watchdog acted."""
+    blinded = worker_obs(served=[HEAD], queued=1, hello=None)
+    results = run_ticks(wd.decide_worker, [blinded] * K, [HEAD])
+    assert [action for action, _, _ in results] == ["fail", "fail", "restart"]
+    assert results[0][1] == f"1 connection(s) wait behind the served {HEAD}: the one client slot is held while a client waits (1/3)"
 
 
 def test_worker_serving_a_head_with_a_full_accept_queue_fails() -> None:
@@ -182,7 +212,7 @@ def test_worker_serving_a_head_with_a_full_accept_queue_fails() -> None:
     assert (action, state["failures"]) == ("fail", 1)
     assert reason == ("accept queue full: 2 connection(s) waiting to be accepted, backlog 1, 2 in CLOSE-WAIT; "
                       f"a new client cannot connect (serving: {HEAD}) (1/3)")
-    assert wd.decide_worker(dict(obs, queued=1), {}, K, [HEAD])[0] == "ok"
+    assert wd.decide_worker(dict(obs, queued=0, close_wait=0), {}, K, [HEAD])[0] == "ok"
 
 
 def test_listen_backlog_linux_and_macos() -> None:
@@ -452,7 +482,7 @@ def test_real_head_busy_then_hung(rpc_server: tuple[int, Any], monkeypatch: pyte
 HEAD_VARS = {"watchdog_mode": "head", "watchdog_endpoints": [WORKER, "192.168.100.3:50053"], "watchdog_api_key": "k"}
 WORKER_VARS = {"watchdog_mode": "worker", "watchdog_address": "192.168.100.2", "watchdog_heads": [HEAD]}
 HEAD_ARGV = ["--url", "http://127.0.0.1:9999", "--endpoint", WORKER, "--endpoint", "192.168.100.3:50053",
-             "--api-key-file", "/var/lib/llama-watchdog/head.api-key"]
+             "--api-key-file", "/var/lib/llama-watchdog/head.api-key", "--load-timeout", "600"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -576,7 +606,7 @@ def test_macos_job_is_loaded_once_and_removed(mac: Path) -> None:
     plist = plistlib.loads((mac / "LaunchDaemons" / f"{label}.plist").read_bytes())
     assert (plist["Label"], plist["StartInterval"], plist["RunAtLoad"]) == (label, 10, True)
     assert plist["ProgramArguments"][3:] == [*HEAD_ARGV[:6], "--api-key-file", str(mac / "lib" / "head.api-key"),
-                                             "--unit", "org.ggml.llama-server", "--timeout", "20", "--failures",
+                                             "--load-timeout", "600", "--unit", "org.ggml.llama-server", "--timeout", "20", "--failures",
                                              "3", "--state", str(mac / "lib" / "head.json")]
     assert plist["StandardOutPath"] == str(mac / "log" / "head.log")
     assert wd.parse_args(plist["ProgramArguments"][2:]).unit == "org.ggml.llama-server"
