@@ -8,6 +8,7 @@ Against the lab without molecule:
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,12 @@ def _api_base(name: str) -> tuple[str, str]:
     return f"http://127.0.0.1:{_head_port(name)}", ""
 
 
+SECRET_ENV = "/etc/default/llama-server.secret"
+
+
 def _api_key(name: str) -> str:
     """The key the head serves with, read from its root-only environment file."""
-    env = labhosts.connect(name).file("/etc/default/llama-server.secret")
+    env = labhosts.connect(name).file(SECRET_ENV)
     if not env.exists:
         return ""
     for line in env.content_string.splitlines():
@@ -55,15 +59,21 @@ def _http(name: str, path: str, body: dict | None = None, key: str | None = None
     """Ask the head's server on its own loopback, with the head's python3 (over HTTPS
     where the head serves it, trusting its certificate).
 
-    ``key`` defaults to the head's own API key; "" sends none. An HTTP error
-    status is returned like any other.
+    ``key`` defaults to the head's own API key, which the script reads on the
+    head from its root-only environment file: the real key is never on a
+    command line, here or on the head. "" sends none; any other value is sent
+    as it is (a wrong key, no secret). An HTTP error status is returned like
+    any other.
     """
     script = (
         "import json,ssl,sys,urllib.request as u,urllib.error as e;"
         "c=ssl.create_default_context(cafile=sys.argv[4] or None);"
         "d=sys.argv[2].encode() if sys.argv[2] else None;"
+        "k=sys.argv[3];"
+        "k=[l.split('=',1)[1].strip().strip('\"') for l in open(k[1:]) if l.startswith('LLAMA_API_KEY=')][0] "
+        "if k.startswith('@') else k;"
         "h={'Content-Type':'application/json'};"
-        "h.update({'Authorization':'Bearer '+sys.argv[3]} if sys.argv[3] else {});"
+        "h.update({'Authorization':'Bearer '+k} if k else {});"
         "r=u.Request(sys.argv[1],data=d,headers=h)\n"
         "try:\n x=u.urlopen(r,timeout=120,context=c)\n"
         "except e.HTTPError as err:\n x=err\n"
@@ -71,7 +81,7 @@ def _http(name: str, path: str, body: dict | None = None, key: str | None = None
     )
     base, cert = _api_base(name)
     payload = json.dumps(body) if body else ""
-    bearer = _api_key(name) if key is None else key
+    bearer = ("@" + SECRET_ENV if _api_key(name) else "") if key is None else key
     out = labhosts.connect(name).check_output(
         f"python3 -c {_q(script)} {_q(base + path)} {_q(payload)} {_q(bearer)} {_q(cert)}")
     status, _, text = out.partition("\n")
@@ -180,6 +190,20 @@ def test_completion_has_text(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", HEADS)
+def test_a_prompt_reaches_no_log(name: str) -> None:
+    """At --log-verbosity 4 llama-server logs each request's path, not its body (bodies are DEBUG, level 5)."""
+    host = labhosts.connect(name)
+    canary = f"canary-{uuid.uuid4().hex}"
+    since = host.check_output("date +%s")
+    status, _ = _http(name, "/v1/chat/completions",
+                      {"messages": [{"role": "user", "content": f"Repeat {canary}."}], "max_tokens": 4})
+    assert status == 200
+    journal = host.check_output(f"journalctl --no-pager -o cat --since @{since}")
+    assert "/v1/chat/completions" in journal, "the request left no line at all: the check would see nothing"
+    assert canary not in journal
+
+
+@pytest.mark.parametrize("name", HEADS)
 def test_completion_needs_the_key(name: str) -> None:
     """The head serves beyond loopback, so it has a key; a wrong one or none is refused."""
     assert _api_key(name), "the lab's head serves on 0.0.0.0 and must have an API key"
@@ -194,7 +218,7 @@ def test_api_key_is_in_no_argv_and_its_files_are_roots(name: str) -> None:
     """The key reaches llama-server and its watchdog through files only root reads, never a command line."""
     key = _api_key(name)
     host = labhosts.connect(name)
-    for path in ("/etc/default/llama-server.secret", "/var/lib/llama-watchdog/head.api-key"):
+    for path in (SECRET_ENV, "/var/lib/llama-watchdog/head.api-key"):
         secret = host.file(path)
         assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600), path
         assert key in secret.content_string, path
