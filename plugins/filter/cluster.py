@@ -149,6 +149,32 @@ def cluster_name_errors(names: Mapping[str, Any], host: str) -> list[str]:
     return errors
 
 
+_CLUSTER_NAME = re.compile(r"\bcluster_[a-z0-9_]+\b")
+
+
+def wiring_ignored(names: list[str], inventory: list[Any], effective: list[Any],
+                   wiring: Mapping[str, Any], host: str) -> list[str]:
+    """The wired names an inventory sets in vain, one message each.
+
+    playbooks/vars/wiring.yml is loaded as play vars_files, which outrank
+    inventory variables: a value the inventory gives a wired name is dropped
+    without a word. ``names`` are the wired names the host's inventory (or an
+    extra var) defines, ``inventory`` their values there and ``effective``
+    what the play sees; where they differ the inventory lost. Extra vars win
+    over vars_files, so an -e value is never reported. Each message names the
+    cluster_* variables the wiring reads instead.
+    """
+    found = []
+    for name, given, used in zip(names, inventory, effective):
+        if given == used or str(given) == str(used):
+            continue
+        sources = sorted(set(_CLUSTER_NAME.findall(str(wiring.get(name, "")))))
+        instead = f"set {' or '.join(sources)} instead" if sources else "it is internal wiring, not an input"
+        found.append(f"Host {host}: the inventory sets {name} to {given!r}, but playbooks/vars/wiring.yml "
+                     f"sets it for every stage (to {used!r} here), so the inventory's value would be ignored; {instead}.")
+    return found
+
+
 class FilterModule:
     """Cluster helpers."""
 
@@ -163,4 +189,5 @@ class FilterModule:
             "stamp_binaries": stamp_binaries,
             "inventory_name": inventory_name,
             "cluster_name_errors": cluster_name_errors,
+            "wiring_ignored": wiring_ignored,
         }
