@@ -165,6 +165,11 @@ def test_rpc_server_has_cache_and_all_cores(name: str) -> None:
     assert "--cache" in argv
     assert argv[argv.index("--threads") + 1] == host.check_output("nproc")
     assert "LLAMA_CACHE=/var/cache/llama-rpc-server" in environ
+    # The cache is pruned to its bound before each start, and says so in the journal.
+    assert "prune-cache /var/cache/llama-rpc-server 102400" in host.check_output(
+        "systemctl show -p ExecStartPre --value llama-rpc-server.service")
+    assert "prune-cache: /var/cache/llama-rpc-server:" in host.check_output(
+        "journalctl --no-pager -o cat -u llama-rpc-server.service")
 
 
 @pytest.mark.parametrize("name", HEADS)
