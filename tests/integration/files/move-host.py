@@ -40,8 +40,12 @@ def main(src, dest, host, source, target):
     moved = False
     for entry in sorted(src.iterdir()):
         out = dest / entry.name
-        if entry.suffix in (".yml", ".yaml") and entry.is_file():
-            tree = yaml.safe_load(entry.read_text(encoding="utf-8"))
+        # Molecule links the scenario's hosts.yml in as "hosts": a file without a suffix is tried too.
+        if entry.suffix in (".yml", ".yaml", "") and entry.is_file():
+            try:
+                tree = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            except (yaml.YAMLError, UnicodeDecodeError):
+                tree = None
             if isinstance(tree, dict) and move(tree, host, source, target):
                 out.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
                 moved = True
