@@ -11,10 +11,10 @@ short_description: Load, reload, restart or unload a launchd job, waiting out la
 description:
   - Brings one job of a launchd domain to a state with C(launchctl bootstrap), C(bootout),
     C(enable) and C(kickstart).
-  - C(launchctl bootout) returns before launchd lets go of the label, and a C(bootstrap) in the
+  - "C(launchctl bootout) returns before launchd lets go of the label, and a C(bootstrap) in the
     meantime fails with C(Bootstrap failed: 5: Input/output error) (about 5 s,
     headroomlabs-ai/headroom#1289). Every unload therefore waits until C(launchctl print) no longer
-    knows the label, and every load retries errno 5, both for at most O(timeout) seconds.
+    knows the label, and every load retries errno 5, both for at most O(timeout) seconds."
   - A C(kickstart) that finds no job (113) loads the plist again instead of failing.
   - community.general.launchd uses the legacy C(load)/C(unload) verbs and does not wait.
 options:
@@ -36,7 +36,7 @@ options:
     choices: [started, stopped]
     default: started
   reload:
-    description: The plist changed: boot a loaded job out and bootstrap it again.
+    description: The plist changed; boot a loaded job out and bootstrap it again.
     type: bool
     default: false
   restart:
