@@ -158,13 +158,14 @@ def test_validate_refuses_two_names_in_one_run() -> None:
 
 
 def _published(fact: str, **extra: Any) -> Any:
-    """One fact the cluster role's first task publishes, rendered for a host with ``extra``."""
+    """One fact the cluster role's set_fact task publishes, rendered for a host with ``extra``."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import trust_as_template
     from unit_text import trust
 
     tasks = DataLoader().load_from_file(str(ROOT / "roles/cluster/tasks/main.yml"))
-    expression = trust(tasks[0]["ansible.builtin.set_fact"][fact])
+    publish = next(task for task in tasks if "ansible.builtin.set_fact" in task)
+    expression = trust(publish["ansible.builtin.set_fact"][fact])
     return _templar(**extra).template(trust_as_template(expression) if isinstance(expression, str) else expression)
 
 
